@@ -1,0 +1,27 @@
+package org.blockfuse.api;
+
+import java.util.List;
+import java.util.Optional;
+
+/** Owns every export. Configuration (factory PID {@link #FACTORY_PID}) is the source of truth. */
+public interface ExportService {
+
+    String FACTORY_PID = "org.blockfuse.export";
+
+    /**
+     * Validates the spec, persists it as a configuration and waits until it is mounted.
+     * On any failure nothing is left behind (no configuration, no mount, no created file).
+     */
+    ExportInfo add(ExportSpec spec) throws ExportException;
+
+    /** Deletes the export's configuration and waits until it is unmounted. */
+    void remove(String name) throws ExportException;
+
+    List<ExportInfo> list();
+
+    Optional<ExportInfo> get(String name);
+
+    List<TransportInfo> transports();
+
+    List<String> formats();
+}

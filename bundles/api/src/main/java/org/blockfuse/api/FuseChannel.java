@@ -1,0 +1,33 @@
+package org.blockfuse.api;
+
+import java.util.Map;
+
+/** What a transport gets from the export: an initialised FUSE connection and its request handler. */
+public interface FuseChannel {
+
+    /** Export name, for thread names and log lines. */
+    String name();
+
+    /** The connection's /dev/fuse file descriptor (clone it for more readers). */
+    int deviceFd();
+
+    /** Negotiated max_write: the largest WRITE payload and the largest READ reply. */
+    int maxWrite();
+
+    /** Bytes a legacy read() must offer to receive any request of this connection. */
+    int requestBufferSize();
+
+    RequestHandler handler();
+
+    /** Transport tuning from the export's configuration (e.g. workers, queue-depth). */
+    Map<String, String> options();
+
+    /**
+     * Stops the connection after a protocol violation or a fatal transport error.
+     * Logs the reason once; safe to call from any thread, more than once.
+     */
+    void halt(String reason);
+
+    /** True once {@link #halt} was called or the connection ended. */
+    boolean halted();
+}

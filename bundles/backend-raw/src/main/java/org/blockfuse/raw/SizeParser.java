@@ -1,0 +1,35 @@
+package org.blockfuse.raw;
+
+import org.blockfuse.api.ImageException;
+
+/** Parses sizes like 4096, 64M, 1G, 2T (binary units). */
+final class SizeParser {
+    private SizeParser() {
+    }
+
+    static long parse(String text) throws ImageException {
+        String s = text.trim().toUpperCase();
+        long unit = 1;
+        if (s.endsWith("IB")) {
+            s = s.substring(0, s.length() - 2);
+        } else if (s.endsWith("B")) {
+            s = s.substring(0, s.length() - 1);
+        }
+        if (!s.isEmpty()) {
+            int shift = "KMGTP".indexOf(s.charAt(s.length() - 1));
+            if (shift >= 0) {
+                unit = 1L << (10 * (shift + 1));
+                s = s.substring(0, s.length() - 1);
+            }
+        }
+        try {
+            long n = Long.parseLong(s);
+            if (n <= 0 || n > Long.MAX_VALUE / unit) {
+                throw new NumberFormatException();
+            }
+            return n * unit;
+        } catch (NumberFormatException e) {
+            throw new ImageException("'" + text + "' is not a size (examples: 65536, 64M, 1G)");
+        }
+    }
+}

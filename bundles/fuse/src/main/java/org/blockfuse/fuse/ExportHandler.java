@@ -1,0 +1,446 @@
+package org.blockfuse.fuse;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+import org.blockfuse.api.BlockBackend;
+import org.blockfuse.api.RequestHandler;
+import org.blockfuse.fuse.FuseAbi.AttrOut;
+import org.blockfuse.fuse.FuseAbi.FallocateIn;
+import org.blockfuse.fuse.FuseAbi.InHeader;
+import org.blockfuse.fuse.FuseAbi.LseekIn;
+import org.blockfuse.fuse.FuseAbi.Op;
+import org.blockfuse.fuse.FuseAbi.OpenIn;
+import org.blockfuse.fuse.FuseAbi.OpenOut;
+import org.blockfuse.fuse.FuseAbi.ReadIn;
+import org.blockfuse.fuse.FuseAbi.SetattrIn;
+import org.blockfuse.fuse.FuseAbi.StatfsOut;
+import org.blockfuse.fuse.FuseAbi.WriteIn;
+import org.blockfuse.fuse.FuseAbi.WriteOut;
+import org.blockfuse.nativeio.Errno;
+import org.blockfuse.nativeio.NativeException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Serves the FUSE ops of one exported file (the root inode) over a {@link BlockBackend}, with the
+ * semantics of QEMU's storage-daemon FUSE export. Each op is a small method returning the reply
+ * length or a negative errno. Transport-neutral: both layouts end in {@link #dispatch}.
+ */
+public final class ExportHandler implements RequestHandler {
+    private static final Logger LOG = LoggerFactory.getLogger(ExportHandler.class);
+    private static final int S_IFREG = 0100000;
+    private static final int O_ACCMODE = 3;
+    private static final int WRITE_BITS = 0222;
+    private static final int BLOCK_SIZE = 4096;
+    private static final long ATTR_VALID_SECONDS = 1;
+    private static final int SECTOR = 512;
+    private static final int EDQUOT = 122;
+
+    /** Called when the kernel breaks the protocol; the export halts instead of guessing. */
+    public interface ProtocolGuard {
+        void violation(String what);
+    }
+
+    private final String name;
+    private final BlockBackend backend;
+    private final ExportPolicy policy;
+    private final ProtocolGuard guard;
+    private final AtomicInteger mode;
+    private final AtomicInteger uid;
+    private final AtomicInteger gid;
+    private final long createdSeconds = System.currentTimeMillis() / 1000;
+    /** Resizes take the write lock so no read or write sees the size change under it. */
+    private final ReentrantReadWriteLock resizeLock = new ReentrantReadWriteLock();
+    private final AtomicLong ioErrors = new AtomicLong();
+    private final AtomicLong requests = new AtomicLong();
+
+    public ExportHandler(String name, BlockBackend backend, ExportPolicy policy, ProtocolGuard guard) {
+        this.name = name;
+        this.backend = backend;
+        this.policy = policy;
+        this.guard = guard;
+        this.mode = new AtomicInteger(policy.initialMode());
+        this.uid = new AtomicInteger(policy.uid());
+        this.gid = new AtomicInteger(policy.gid());
+    }
+
+    public long requests() {
+        return requests.get();
+    }
+
+    public long ioErrors() {
+        return ioErrors.get();
+    }
+
+    @Override
+    public int handle(ByteBuffer request, ByteBuffer reply) {
+        request.order(ByteOrder.LITTLE_ENDIAN);
+        int length = request.limit();
+        if (length < InHeader.SIZE) {
+            return violation("request of " + length + " bytes is shorter than the 40-byte header");
+        }
+        int declared = request.getInt(InHeader.LEN);
+        int opcode = request.getInt(InHeader.OPCODE);
+        if (declared != length) {
+            return violation(Op.name(opcode) + ": header says " + declared + " bytes, read() returned " + length);
+        }
+        int argSize = Op.argSize(opcode);
+        if (length < InHeader.SIZE + argSize) {
+            return violation(Op.name(opcode) + ": " + length + " bytes cannot hold its " + argSize + "-byte arguments");
+        }
+        ByteBuffer header = request.duplicate().position(0).limit(InHeader.SIZE).slice().order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer args = request.duplicate().position(InHeader.SIZE).limit(InHeader.SIZE + argSize).slice()
+                .order(ByteOrder.LITTLE_ENDIAN);
+        ByteBuffer payload = request.duplicate().position(InHeader.SIZE + argSize).slice().order(ByteOrder.LITTLE_ENDIAN);
+        return dispatch(opcode, header, args, payload, reply);
+    }
+
+    @Override
+    public int handle(ByteBuffer inHeader, ByteBuffer opArgs, ByteBuffer payload, ByteBuffer reply) {
+        inHeader.order(ByteOrder.LITTLE_ENDIAN);
+        if (inHeader.remaining() < InHeader.SIZE) {
+            return violation("io_uring header buffer holds fewer than 40 bytes");
+        }
+        int opcode = inHeader.getInt(InHeader.OPCODE);
+        int argSize = Op.argSize(opcode);
+        if (opArgs.limit() < argSize) {
+            return violation(Op.name(opcode) + ": " + opArgs.limit() + " argument bytes, expected " + argSize);
+        }
+        return dispatch(opcode, inHeader, opArgs, payload, reply);
+    }
+
+    private int violation(String what) {
+        guard.violation(what);
+        return NO_REPLY;
+    }
+
+    private int dispatch(int opcode, ByteBuffer header, ByteBuffer args, ByteBuffer payload, ByteBuffer reply) {
+        requests.incrementAndGet();
+        reply.order(ByteOrder.LITTLE_ENDIAN);
+        args.order(ByteOrder.LITTLE_ENDIAN);
+        try {
+            switch (opcode) {
+                case Op.GETATTR: return getattr(reply);
+                case Op.SETATTR: return setattr(header, args, reply);
+                case Op.OPEN: return open(args, reply);
+                case Op.READ: return read(args, reply);
+                case Op.WRITE: return write(args, payload, reply);
+                case Op.FLUSH:
+                case Op.FSYNC: return flush();
+                case Op.RELEASE: return 0;
+                case Op.FALLOCATE: return fallocate(args);
+                case Op.LSEEK: return lseek(args, reply);
+                case Op.STATFS: return statfs(reply);
+                case Op.DESTROY: return 0;
+                case Op.LOOKUP: return -Errno.ENOENT;
+                case Op.FORGET:
+                case Op.BATCH_FORGET:
+                case Op.INTERRUPT: return NO_REPLY; // interrupted requests finish normally
+                case Op.INIT: return violation("a second INIT on an initialised connection");
+                default: return -Errno.ENOSYS;
+            }
+        } catch (IOException | RuntimeException e) {
+            return ioError(Op.name(opcode), e);
+        }
+    }
+
+    private int ioError(String op, Exception e) {
+        if (e instanceof NativeException && (((NativeException) e).errno() == Errno.ENOSPC
+                || ((NativeException) e).errno() == EDQUOT)) {
+            return -((NativeException) e).errno(); // a full host disk is the client's business, not an I/O error
+        }
+        long n = ioErrors.incrementAndGet();
+        if (n <= 10 || Long.bitCount(n) == 1) { // first ten, then every power of two: no log flood
+            LOG.error("{}: {} failed, answering EIO (error #{}): {}", name, op, n, e.toString());
+        }
+        return -Errno.EIO;
+    }
+
+    /** GETATTR: one regular file; size from the backend, st_blocks from its allocated bytes. */
+    private int getattr(ByteBuffer reply) throws IOException {
+        fillAttr(reply);
+        return AttrOut.SIZE;
+    }
+
+    private void fillAttr(ByteBuffer out) throws IOException {
+        for (int i = 0; i < AttrOut.SIZE; i += 8) {
+            out.putLong(i, 0);
+        }
+        out.putLong(AttrOut.ATTR_VALID, ATTR_VALID_SECONDS);
+        out.putLong(AttrOut.INO, FuseAbi.ROOT_ID);
+        out.putLong(AttrOut.SIZE_FIELD, backend.size());
+        out.putLong(AttrOut.BLOCKS, (backend.allocatedBytes() + SECTOR - 1) / SECTOR);
+        out.putLong(AttrOut.ATIME, createdSeconds);
+        out.putLong(AttrOut.MTIME, createdSeconds);
+        out.putLong(AttrOut.CTIME, createdSeconds);
+        out.putInt(AttrOut.MODE, S_IFREG | mode.get());
+        out.putInt(AttrOut.NLINK, 1);
+        out.putInt(AttrOut.UID, uid.get());
+        out.putInt(AttrOut.GID, gid.get());
+        out.putInt(AttrOut.BLKSIZE, BLOCK_SIZE);
+    }
+
+    /**
+     * SETATTR: size resizes a writable image; mode may change permission bits but never make a
+     * read-only export writable; owner changes only with allow-other (as QEMU); times are not stored.
+     */
+    private int setattr(ByteBuffer header, ByteBuffer args, ByteBuffer reply) throws IOException {
+        int valid = args.getInt(SetattrIn.VALID);
+        int ignored = SetattrIn.FATTR_FH | SetattrIn.FATTR_LOCKOWNER | SetattrIn.FATTR_KILL_SUIDGID
+                | SetattrIn.FATTR_CTIME;
+        int supported = SetattrIn.FATTR_SIZE | SetattrIn.FATTR_MODE
+                | (policy.allowOther() ? SetattrIn.FATTR_UID | SetattrIn.FATTR_GID : 0);
+        if ((valid & ~(supported | ignored)) != 0) {
+            return -Errno.EOPNOTSUPP;
+        }
+        if ((valid & SetattrIn.FATTR_MODE) != 0) {
+            int newMode = args.getInt(SetattrIn.MODE);
+            if ((newMode & 0170000) != 0 && (newMode & 0170000) != S_IFREG) {
+                return -Errno.EINVAL;
+            }
+            if (!policy.writable() && (newMode & WRITE_BITS) != 0) {
+                return -Errno.EROFS;
+            }
+        }
+        if ((valid & SetattrIn.FATTR_SIZE) != 0) {
+            if (!policy.writable()) {
+                return -Errno.EACCES;
+            }
+            long newSize = args.getLong(SetattrIn.SIZE_FIELD);
+            if (newSize < 0) {
+                return -Errno.EINVAL;
+            }
+            resizeLock.writeLock().lock();
+            try {
+                backend.resize(newSize);
+            } finally {
+                resizeLock.writeLock().unlock();
+            }
+        }
+        if ((valid & SetattrIn.FATTR_MODE) != 0) {
+            mode.set(args.getInt(SetattrIn.MODE) & 07777);
+        }
+        if ((valid & SetattrIn.FATTR_UID) != 0) {
+            uid.set(args.getInt(SetattrIn.UID));
+        }
+        if ((valid & SetattrIn.FATTR_GID) != 0) {
+            gid.set(args.getInt(SetattrIn.GID));
+        }
+        return getattr(reply);
+    }
+
+    /** OPEN: writing a read-only export is refused even for root (who bypasses mode bits). */
+    private int open(ByteBuffer args, ByteBuffer reply) {
+        int flags = args.getInt(OpenIn.FLAGS);
+        if (!policy.writable() && (flags & O_ACCMODE) != 0) {
+            return -Errno.EACCES;
+        }
+        reply.putLong(OpenOut.FH, 0);
+        reply.putInt(OpenOut.OPEN_FLAGS, OpenOut.FOPEN_PARALLEL_DIRECT_WRITES);
+        reply.putInt(OpenOut.BACKING_ID, 0);
+        return OpenOut.SIZE;
+    }
+
+    /** READ: data goes straight into the reply buffer; short only at the end of the image. */
+    private int read(ByteBuffer args, ByteBuffer reply) throws IOException {
+        long offset = args.getLong(ReadIn.OFFSET);
+        int size = args.getInt(ReadIn.SIZE_FIELD);
+        if (offset < 0 || size < 0) {
+            return -Errno.EINVAL;
+        }
+        if (size > reply.capacity()) {
+            return violation("READ of " + size + " bytes exceeds the negotiated maximum " + reply.capacity());
+        }
+        resizeLock.readLock().lock();
+        try {
+            long end = backend.size();
+            if (offset >= end) {
+                return 0;
+            }
+            int n = (int) Math.min(size, end - offset);
+            backend.read(offset, reply.clear().limit(n));
+            return n;
+        } finally {
+            resizeLock.readLock().unlock();
+        }
+    }
+
+    /**
+     * WRITE: data is taken straight from the request buffer. Past the end, a growable export grows;
+     * otherwise a write crossing the end is shortened and one wholly beyond it fails with ENOSPC,
+     * as on a full fixed-size device.
+     */
+    private int write(ByteBuffer args, ByteBuffer payload, ByteBuffer reply) throws IOException {
+        long offset = args.getLong(WriteIn.OFFSET);
+        int size = args.getInt(WriteIn.SIZE_FIELD);
+        if (size != payload.remaining()) {
+            return violation("WRITE says " + size + " bytes but carries " + payload.remaining());
+        }
+        if (!policy.writable()) {
+            return -Errno.EACCES;
+        }
+        if (offset < 0) {
+            return -Errno.EINVAL;
+        }
+        long end = offset + size;
+        int n = size;
+        resizeLock.readLock().lock();
+        try {
+            long current = backend.size();
+            if (end > current && !policy.growable()) {
+                if (offset >= current) {
+                    return -Errno.ENOSPC;
+                }
+                n = (int) (current - offset);
+            }
+            if (end > current && policy.growable()) {
+                resizeLock.readLock().unlock();
+                try {
+                    grow(end);
+                } finally {
+                    resizeLock.readLock().lock();
+                }
+            }
+            backend.write(offset, payload.limit(payload.position() + n));
+        } finally {
+            resizeLock.readLock().unlock();
+        }
+        reply.putInt(WriteOut.SIZE_FIELD, n);
+        reply.putInt(4, 0);
+        return WriteOut.SIZE;
+    }
+
+    private void grow(long end) throws IOException {
+        resizeLock.writeLock().lock();
+        try {
+            if (backend.size() < end) {
+                backend.resize(end);
+            }
+        } finally {
+            resizeLock.writeLock().unlock();
+        }
+    }
+
+    /** FLUSH (every close) and FSYNC: the backend's flush, i.e. fdatasync of the image. */
+    private int flush() throws IOException {
+        if (policy.writable()) {
+            backend.flush();
+        }
+        return 0;
+    }
+
+    /**
+     * FALLOCATE: 0 allocates (growing a growable export), PUNCH_HOLE|KEEP_SIZE discards,
+     * ZERO_RANGE writes zeroes; the rest is not supported.
+     */
+    private int fallocate(ByteBuffer args) throws IOException {
+        long offset = args.getLong(FallocateIn.OFFSET);
+        long length = args.getLong(FallocateIn.LENGTH);
+        int fmode = args.getInt(FallocateIn.MODE);
+        if (!policy.writable()) {
+            return -Errno.EACCES;
+        }
+        if (offset < 0 || length <= 0) {
+            return -Errno.EINVAL;
+        }
+        boolean keepSize = (fmode & FallocateIn.KEEP_SIZE) != 0;
+        int op = fmode & ~FallocateIn.KEEP_SIZE;
+        long end = offset + length;
+        if (op == FallocateIn.PUNCH_HOLE) {
+            if (!keepSize) {
+                return -Errno.EOPNOTSUPP;
+            }
+            return clamped(offset, end, true);
+        }
+        if (op != 0 && op != FallocateIn.ZERO_RANGE) {
+            return -Errno.EOPNOTSUPP;
+        }
+        if (!keepSize && end > backend.size()) {
+            if (!policy.growable()) {
+                return -Errno.ENOSPC;
+            }
+            grow(end);
+        }
+        resizeLock.readLock().lock();
+        try {
+            long stop = Math.min(end, backend.size());
+            if (stop > offset) {
+                if (op == FallocateIn.ZERO_RANGE) {
+                    backend.writeZeroes(offset, stop - offset);
+                } else {
+                    backend.allocate(offset, stop - offset);
+                }
+            }
+            return 0;
+        } finally {
+            resizeLock.readLock().unlock();
+        }
+    }
+
+    private int clamped(long offset, long end, boolean discard) throws IOException {
+        resizeLock.readLock().lock();
+        try {
+            long stop = Math.min(end, backend.size());
+            if (stop > offset && discard) {
+                backend.discard(offset, stop - offset);
+            }
+            return 0;
+        } finally {
+            resizeLock.readLock().unlock();
+        }
+    }
+
+    /** LSEEK: SEEK_DATA/SEEK_HOLE from the backend's allocation map; the end is an implicit hole. */
+    private int lseek(ByteBuffer args, ByteBuffer reply) throws IOException {
+        long offset = args.getLong(LseekIn.OFFSET);
+        int whence = args.getInt(LseekIn.WHENCE);
+        if (whence != LseekIn.SEEK_DATA && whence != LseekIn.SEEK_HOLE) {
+            return -Errno.EINVAL;
+        }
+        long size = backend.size();
+        if (offset < 0 || offset >= size) {
+            return -Errno.ENXIO;
+        }
+        boolean wantData = whence == LseekIn.SEEK_DATA;
+        long pos = offset;
+        while (pos < size) {
+            BlockBackend.Extent e = backend.extentAt(pos);
+            if (e.length() <= 0) {
+                throw new IOException("backend returned an empty extent at " + pos);
+            }
+            if (e.data() == wantData) {
+                reply.putLong(FuseAbi.LseekOut.OFFSET, pos);
+                return FuseAbi.LseekOut.SIZE;
+            }
+            pos = e.end();
+        }
+        if (wantData) {
+            return -Errno.ENXIO;
+        }
+        reply.putLong(FuseAbi.LseekOut.OFFSET, size);
+        return FuseAbi.LseekOut.SIZE;
+    }
+
+    /** STATFS: the image as a filesystem of one file, in 4 KiB blocks. */
+    private int statfs(ByteBuffer reply) throws IOException {
+        for (int i = 0; i < StatfsOut.SIZE; i += 8) {
+            reply.putLong(i, 0);
+        }
+        long blocks = (backend.size() + BLOCK_SIZE - 1) / BLOCK_SIZE;
+        long used = (backend.allocatedBytes() + BLOCK_SIZE - 1) / BLOCK_SIZE;
+        long free = Math.max(0, blocks - used);
+        reply.putLong(StatfsOut.BLOCKS, blocks);
+        reply.putLong(StatfsOut.BFREE, free);
+        reply.putLong(StatfsOut.BAVAIL, free);
+        reply.putLong(StatfsOut.FILES, 1);
+        reply.putInt(StatfsOut.BSIZE, BLOCK_SIZE);
+        reply.putInt(StatfsOut.NAMELEN, 255);
+        reply.putInt(StatfsOut.FRSIZE, BLOCK_SIZE);
+        return StatfsOut.SIZE;
+    }
+}

@@ -1,0 +1,217 @@
+package org.blockfuse.fuse;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Consumer;
+import java.util.function.Function;
+
+import org.blockfuse.api.FuseChannel;
+import org.blockfuse.api.RequestHandler;
+import org.blockfuse.nativeio.Errno;
+import org.blockfuse.nativeio.Libc;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One FUSE connection: the /dev/fuse fd, the mount on a regular file, and the negotiated INIT.
+ * It belongs to the export, not to a transport: transports attach to it through {@link FuseChannel}.
+ */
+public final class FuseConnection implements FuseChannel {
+    private static final Logger LOG = LoggerFactory.getLogger(FuseConnection.class);
+    private static final Path CONNECTIONS = Path.of("/sys/fs/fuse/connections");
+    public static final String FS_TYPE = "fuse.blockfuse";
+    public static final int DEFAULT_MAX_WRITE = 1 << 20;
+
+    private final String name;
+    private final Path target;
+    private final int fd;
+    private final int connectionId;
+    private final InitNegotiation.Result init;
+    private final RequestHandler handler;
+    private final Map<String, String> options;
+    private final AtomicBoolean halted = new AtomicBoolean();
+    private final AtomicBoolean mounted = new AtomicBoolean(true);
+    private volatile Consumer<String> haltListener = reason -> { };
+
+    private FuseConnection(String name, Path target, int fd, int connectionId, InitNegotiation.Result init,
+            Function<ExportHandler.ProtocolGuard, RequestHandler> handlers, Map<String, String> options) {
+        this.name = name;
+        this.target = target;
+        this.fd = fd;
+        this.connectionId = connectionId;
+        this.init = init;
+        this.options = Map.copyOf(options);
+        this.handler = handlers.apply(this::halt);
+    }
+
+    /**
+     * Opens /dev/fuse, mounts it on the regular file {@code target} and answers INIT.
+     * On failure nothing stays mounted or open.
+     */
+    public static FuseConnection mount(String name, Path target, String source, boolean allowOther,
+            Map<String, String> options, Function<ExportHandler.ProtocolGuard, RequestHandler> handlers)
+            throws IOException {
+        int wantWrite = DEFAULT_MAX_WRITE;
+        int fd = Libc.open("/dev/fuse", Libc.O_RDWR, 0);
+        boolean ok = false;
+        try {
+            String data = "fd=" + fd + ",rootmode=100000,user_id=" + Libc.getuid() + ",group_id=" + Libc.getgid()
+                    + ",default_permissions,max_read=" + wantWrite + (allowOther ? ",allow_other" : "");
+            try {
+                Libc.mount(source, target.toString(), FS_TYPE, Libc.MS_NOSUID | Libc.MS_NODEV, data);
+            } catch (IOException e) {
+                throw new MountException("cannot mount " + target + ": " + e.getMessage(), e);
+            }
+            try {
+                int id = MountTable.find(target).map(MountTable.Entry::minor).orElse(-1);
+                InitNegotiation.Result init = negotiate(fd, wantWrite);
+                FuseConnection c = new FuseConnection(name, target, fd, id, init, handlers, options);
+                ok = true;
+                LOG.info("{}: mounted on {} (FUSE 7.{}, max_write {} KiB, connection {})", name, target, init.minor(),
+                        init.maxWrite() >> 10, id);
+                return c;
+            } finally {
+                if (!ok) {
+                    Libc.umount2(target.toString(), Libc.MNT_DETACH);
+                }
+            }
+        } finally {
+            if (!ok) {
+                Libc.close(fd);
+            }
+        }
+    }
+
+    private static InitNegotiation.Result negotiate(int fd, int wantWrite) throws IOException {
+        ByteBuffer request = Libc.allocateAligned(wantWrite + InitNegotiation.PAGE, InitNegotiation.PAGE);
+        ByteBuffer reply = Libc.allocateAligned(InitNegotiation.REPLY_LENGTH, 8);
+        long n;
+        do {
+            n = Libc.read(fd, Libc.address(request), request.capacity());
+        } while (n == -Errno.EINTR);
+        if (n < 0) {
+            throw new MountException("reading INIT from /dev/fuse failed: " + Libc.strerror((int) -n));
+        }
+        InitNegotiation.Result result = InitNegotiation.answer(request, (int) n, reply, wantWrite);
+        long w = Libc.write(fd, Libc.address(reply), InitNegotiation.REPLY_LENGTH);
+        if (w < 0) {
+            throw new MountException("the kernel refused our INIT reply: " + Libc.strerror((int) -w));
+        }
+        return result;
+    }
+
+    public void onHalt(Consumer<String> listener) {
+        this.haltListener = listener;
+    }
+
+    public Path target() {
+        return target;
+    }
+
+    public InitNegotiation.Result init() {
+        return init;
+    }
+
+    public int connectionId() {
+        return connectionId;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public int deviceFd() {
+        return fd;
+    }
+
+    @Override
+    public int maxWrite() {
+        return init.maxWrite();
+    }
+
+    @Override
+    public int requestBufferSize() {
+        // the kernel refuses reads smaller than max(8192, header + write_in + max_write)
+        return Math.max(8192, init.maxWrite() + InitNegotiation.PAGE);
+    }
+
+    @Override
+    public RequestHandler handler() {
+        return handler;
+    }
+
+    @Override
+    public Map<String, String> options() {
+        return options;
+    }
+
+    @Override
+    public void halt(String reason) {
+        if (halted.compareAndSet(false, true)) {
+            LOG.error("{}: halting the export on {}: {}", name, target, reason);
+            abort();
+            haltListener.accept(reason);
+        }
+    }
+
+    @Override
+    public boolean halted() {
+        return halted.get();
+    }
+
+    /**
+     * Unmounts. A busy file (clients still hold it open) is detached instead: the connection
+     * then lives until the last client closes, and the transport keeps serving until then.
+     * @return true if the mount went away at once
+     */
+    public boolean unmount() {
+        if (!mounted.compareAndSet(true, false)) {
+            return true;
+        }
+        int r = Libc.umount2(target.toString(), 0);
+        if (r == 0) {
+            return true;
+        }
+        if (r != -Errno.EBUSY) {
+            LOG.warn("{}: umount {} failed ({}); detaching", name, target, Libc.strerror(-r));
+        } else {
+            LOG.info("{}: {} is still open by clients; detaching and letting them finish", name, target);
+        }
+        r = Libc.umount2(target.toString(), Libc.MNT_DETACH);
+        if (r < 0 && r != -Errno.EINVAL) {
+            LOG.warn("{}: lazy umount {} failed: {}", name, target, Libc.strerror(-r));
+        }
+        return false;
+    }
+
+    /** Ends the connection at once: pending and future requests fail with ENOTCONN/ECONNABORTED. */
+    public void abort() {
+        if (connectionId < 0) {
+            return;
+        }
+        try {
+            if (MountTable.find(CONNECTIONS).isEmpty()) {
+                Libc.mount("fusectl", CONNECTIONS.toString(), "fusectl", 0, "");
+            }
+            Path abort = CONNECTIONS.resolve(Integer.toString(connectionId)).resolve("abort");
+            if (Files.exists(abort)) {
+                Files.write(abort, "1".getBytes(StandardCharsets.US_ASCII));
+                LOG.warn("{}: aborted FUSE connection {}", name, connectionId);
+            }
+        } catch (IOException e) {
+            LOG.warn("{}: could not abort FUSE connection {}: {}", name, connectionId, e.toString());
+        }
+    }
+
+    /** Closes the device fd; call after the transport stopped. */
+    public void closeDevice() {
+        Libc.close(fd);
+    }
+}

@@ -1,0 +1,154 @@
+package org.blockfuse.fuse;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.function.Consumer;
+
+import org.blockfuse.api.BlockBackend;
+import org.blockfuse.api.FuseTransport;
+import org.blockfuse.api.TransportSession;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A mounted export: backend, mountpoint, connection and the transport serving it, started and
+ * stopped in the one safe order. Owns the backend from {@link #start} on.
+ */
+public final class FuseExport implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(FuseExport.class);
+    /** How long clients that still hold the file open get to finish before the connection is aborted. */
+    public static final long DRAIN_MILLIS = 10_000;
+    private static final long ABORT_GRACE_MILLIS = 5_000;
+
+    private final String name;
+    private final BlockBackend backend;
+    private final MountPoint mountPoint;
+    private final FuseConnection connection;
+    private final ExportHandler handler;
+    private final TransportSession session;
+    private boolean closed;
+
+    private FuseExport(String name, BlockBackend backend, MountPoint mountPoint, FuseConnection connection,
+            ExportHandler handler, TransportSession session) {
+        this.name = name;
+        this.backend = backend;
+        this.mountPoint = mountPoint;
+        this.connection = connection;
+        this.handler = handler;
+        this.session = session;
+    }
+
+    /**
+     * Mounts {@code backend} on {@code target} and serves it with {@code transport}; returns only
+     * after a real GETATTR went through the mount. On failure everything is undone, the backend closed.
+     */
+    public static FuseExport start(String name, BlockBackend backend, Path target, ExportPolicy policy,
+            String source, Map<String, String> options, FuseTransport transport, Consumer<String> onHalt)
+            throws IOException {
+        MountPoint mp = null;
+        FuseConnection conn = null;
+        TransportSession session = null;
+        ExportHandler[] handler = new ExportHandler[1];
+        try {
+            mp = MountPoint.prepare(target);
+            conn = FuseConnection.mount(name, mp.path(), source, policy.allowOther(), options,
+                    guard -> handler[0] = new ExportHandler(name, backend, policy, guard));
+            conn.onHalt(onHalt);
+            session = transport.attach(conn);
+            FuseExport export = new FuseExport(name, backend, mp, conn, handler[0], session);
+            export.probe();
+            return export;
+        } catch (IOException | RuntimeException e) {
+            stop(name, conn, session);
+            if (mp != null) {
+                mp.release();
+            }
+            closeQuietly(name, backend);
+            throw e;
+        }
+    }
+
+    /** Mount, then probe: the size seen through the mount must be the backend's. */
+    private void probe() throws IOException {
+        long seen = Files.size(mountPoint.path());
+        if (seen != backend.size()) {
+            throw new MountException("probe of " + mountPoint.path() + " saw " + seen + " bytes, expected "
+                    + backend.size());
+        }
+    }
+
+    public String name() {
+        return name;
+    }
+
+    public Path mountPoint() {
+        return mountPoint.path();
+    }
+
+    public BlockBackend backend() {
+        return backend;
+    }
+
+    public FuseConnection connection() {
+        return connection;
+    }
+
+    public ExportHandler handler() {
+        return handler;
+    }
+
+    public TransportSession session() {
+        return session;
+    }
+
+    /** Unmounts (draining clients), stops the transport, flushes and closes the backend, removes a created mountpoint. */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        stop(name, connection, session);
+        closeQuietly(name, backend);
+        mountPoint.release();
+        LOG.info("{}: unmounted {}", name, mountPoint.path());
+    }
+
+    private static void stop(String name, FuseConnection conn, TransportSession session) {
+        if (conn == null) {
+            return;
+        }
+        boolean gone = conn.unmount();
+        try {
+            if (session != null) {
+                if (!session.awaitStopped(gone ? ABORT_GRACE_MILLIS : DRAIN_MILLIS)) {
+                    LOG.warn("{}: transport still busy after unmount; aborting the connection", name);
+                    conn.abort();
+                    if (!session.awaitStopped(ABORT_GRACE_MILLIS)) {
+                        LOG.error("{}: transport threads did not stop after abort", name);
+                    }
+                }
+            } else {
+                conn.abort();
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            conn.abort();
+        } finally {
+            if (session != null) {
+                session.close();
+            }
+            conn.closeDevice();
+        }
+    }
+
+    private static void closeQuietly(String name, BlockBackend backend) {
+        try {
+            backend.close();
+        } catch (IOException e) {
+            LOG.error("{}: closing the image failed: {}", name, e.toString());
+        }
+    }
+}
