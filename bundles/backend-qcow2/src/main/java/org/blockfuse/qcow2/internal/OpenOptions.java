@@ -1,0 +1,58 @@
+package org.blockfuse.qcow2.internal;
+
+import java.util.Locale;
+import java.util.Map;
+
+import org.blockfuse.api.ImageException;
+
+/** The qcow2-specific keys of {@code BackendRequest.options}, parsed and range-checked once. */
+record OpenOptions(String snapshot, boolean allowCorrupt, long l2CacheBytes, int maxChainDepth) {
+
+    static final String SNAPSHOT = "snapshot";
+    static final String ALLOW_CORRUPT = "allow-corrupt";
+    static final String L2_CACHE_SIZE = "l2-cache-size";
+    static final String MAX_CHAIN_DEPTH = "max-chain-depth";
+
+    static final long DEFAULT_L2_CACHE_BYTES = 4L << 20;
+    static final int DEFAULT_MAX_CHAIN_DEPTH = 16;
+    /** Caps user input so a typo cannot reserve unbounded memory. */
+    private static final long MAX_L2_CACHE_BYTES = 1L << 30;
+    private static final int MAX_CHAIN_DEPTH_LIMIT = 256;
+
+    static OpenOptions parse(Map<String, String> options) throws ImageException {
+        String snapshot = options.get(SNAPSHOT);
+        boolean allowCorrupt = Boolean.parseBoolean(options.getOrDefault(ALLOW_CORRUPT, "false"));
+        long l2 = bytes(L2_CACHE_SIZE, options.get(L2_CACHE_SIZE), DEFAULT_L2_CACHE_BYTES);
+        if (l2 <= 0 || l2 > MAX_L2_CACHE_BYTES) {
+            throw new ImageException("option " + L2_CACHE_SIZE + " must be between 1 and " + MAX_L2_CACHE_BYTES + " bytes");
+        }
+        long depth = bytes(MAX_CHAIN_DEPTH, options.get(MAX_CHAIN_DEPTH), DEFAULT_MAX_CHAIN_DEPTH);
+        if (depth < 0 || depth > MAX_CHAIN_DEPTH_LIMIT) {
+            throw new ImageException("option " + MAX_CHAIN_DEPTH + " must be between 0 and " + MAX_CHAIN_DEPTH_LIMIT);
+        }
+        return new OpenOptions(snapshot, allowCorrupt, l2, (int) depth);
+    }
+
+    /** A byte count with an optional K, M or G suffix (powers of 1024). */
+    private static long bytes(String key, String value, long fallback) throws ImageException {
+        if (value == null || value.isBlank()) {
+            return fallback;
+        }
+        String v = value.trim().toUpperCase(Locale.ROOT);
+        int shift = switch (v.charAt(v.length() - 1)) {
+            case 'K' -> 10;
+            case 'M' -> 20;
+            case 'G' -> 30;
+            default -> 0;
+        };
+        try {
+            long n = Long.parseLong(shift == 0 ? v : v.substring(0, v.length() - 1));
+            if (n < 0 || n > (Long.MAX_VALUE >> shift)) {
+                throw new NumberFormatException();
+            }
+            return n << shift;
+        } catch (NumberFormatException e) {
+            throw new ImageException("option " + key + " has an invalid value: " + value);
+        }
+    }
+}

@@ -1,0 +1,318 @@
+package org.blockfuse.qcow2.internal;
+
+import static org.blockfuse.qcow2.internal.Qcow2Format.*;
+
+import java.io.EOFException;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+
+/**
+ * One qcow2 image: guest offsets are translated through L1 and L2 tables to the image file, an external
+ * data file, a compressed stream, zeros or the backing layer. Lookups are lock-free apart from the short
+ * cache locks; all file access is positional.
+ */
+final class Qcow2Layer implements Layer {
+
+    // What a guest range maps to (QEMU's cluster types folded to what a reader does with them).
+    private static final int NORMAL = 0;
+    private static final int ZERO = 1;
+    private static final int UNALLOCATED = 2;
+    private static final int COMPRESSED = 3;
+
+    private static final long DECOMPRESSED_CACHE_BYTES = 8L << 20;
+    private static final int MIN_DECOMPRESSED_ENTRIES = 2;
+    private static final int MAX_DECOMPRESSED_ENTRIES = 16;
+
+    private final ImageFile file;
+    private final ImageFile dataFile;
+    private final boolean externalData;
+    private final Layer backing;
+    private final long size;
+    private final int version;
+    private final long[] l1;
+    private final L2TableCache l2Cache;
+    private final ClusterDecompressor decompressor;
+    private final DecompressedClusterCache decompressed;
+    private final ReadFailureLog failures;
+
+    private final int clusterBits;
+    private final long clusterSize;
+    private final long clusterMask;
+    private final int l2Bits;
+    private final long l2IndexMask;
+    private final long bytesPerL2;
+    private final boolean extendedL2;
+    private final int wordsPerEntry;
+    private final int subclusterBits;
+    private final int compressedOffsetBits;
+    private final long compressedSectorsMask;
+
+    /** Scratch result of {@link #resolve}; one per call chain, never shared between threads. */
+    private static final class Piece {
+        int kind;
+        long host;
+        long length;
+    }
+
+    Qcow2Layer(ImageFile file, Qcow2Header header, long size, long[] l1, ImageFile dataFile, Layer backing,
+               long l2CacheBytes, ClusterDecompressor decompressor) {
+        this.file = file;
+        this.dataFile = dataFile == null ? file : dataFile;
+        this.externalData = dataFile != null;
+        this.backing = backing;
+        this.size = size;
+        this.version = header.version;
+        this.l1 = l1;
+        this.decompressor = decompressor;
+        this.failures = new ReadFailureLog(file.path().toString());
+        this.clusterBits = header.clusterBits;
+        this.clusterSize = header.clusterSize;
+        this.clusterMask = clusterSize - 1;
+        this.extendedL2 = header.extendedL2();
+        this.wordsPerEntry = extendedL2 ? EXTENDED_L2_WORDS : STANDARD_L2_WORDS;
+        long l2Entries = clusterSize / ((long) ENTRY_BYTES * wordsPerEntry);
+        this.l2Bits = Long.numberOfTrailingZeros(l2Entries);
+        this.l2IndexMask = l2Entries - 1;
+        this.bytesPerL2 = clusterSize << l2Bits;
+        this.subclusterBits = clusterBits - SUBCLUSTER_BITS;
+        this.compressedOffsetBits = COMPRESSED_FIELD_TOP - (clusterBits - COMPRESSED_FIELD_BIAS);
+        this.compressedSectorsMask = (1L << (clusterBits - COMPRESSED_FIELD_BIAS)) - 1;
+        this.l2Cache = new L2TableCache(l2CacheBytes, clusterSize, this::loadL2);
+        int entries = (int) Math.max(MIN_DECOMPRESSED_ENTRIES,
+                Math.min(MAX_DECOMPRESSED_ENTRIES, DECOMPRESSED_CACHE_BYTES / clusterSize));
+        this.decompressed = new DecompressedClusterCache(entries);
+    }
+
+    /** Reads an L1 table that {@link Qcow2Header#validateL1} has already bounded and placed inside the file. */
+    static long[] readL1(ImageFile file, long offset, int entries) throws IOException {
+        ByteBuffer raw = ByteBuffer.allocate(entries * ENTRY_BYTES);
+        file.readFully(offset, raw);
+        long[] table = new long[entries];
+        raw.flip().asLongBuffer().get(table);
+        return table;
+    }
+
+    @Override
+    public long size() {
+        return size;
+    }
+
+    @Override
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        long end = offset + dst.remaining();
+        Piece piece = new Piece();
+        Piece next = new Piece();
+        long pos = offset;
+        while (pos < end) {
+            resolve(pos, end - pos, piece);
+            long length = piece.length;
+            switch (piece.kind) {
+                case NORMAL -> {
+                    // Merge following clusters that continue the same host run into one file read.
+                    while (pos + length < end) {
+                        resolve(pos + length, end - pos - length, next);
+                        if (next.kind != NORMAL || next.host != piece.host + length) {
+                            break;
+                        }
+                        length += next.length;
+                    }
+                    readData(pos, piece.host, length, dst);
+                }
+                case ZERO -> Buffers.zero(dst, length);
+                case UNALLOCATED -> readBacking(pos, length, dst);
+                case COMPRESSED -> {
+                    byte[] cluster = compressedCluster(pos, piece.host);
+                    dst.put(cluster, (int) (pos & clusterMask), (int) length);
+                }
+                default -> throw new IllegalStateException("unknown piece kind " + piece.kind);
+            }
+            pos += length;
+        }
+    }
+
+    @Override
+    public long status(long offset, long maxLength) throws IOException {
+        Piece piece = new Piece();
+        resolve(offset, maxLength, piece);
+        return switch (piece.kind) {
+            case NORMAL, COMPRESSED -> piece.length;
+            case ZERO -> -piece.length;
+            default -> {
+                if (backing != null && offset < backing.size()) {
+                    yield backing.status(offset, Math.min(piece.length, backing.size() - offset));
+                }
+                yield -piece.length;
+            }
+        };
+    }
+
+    /**
+     * Maps guest offset pos to a piece of at most maxLength bytes of one kind. The piece ends at the end of
+     * the cluster (subcluster run with extended L2), or at the end of the L2 range when no table maps it.
+     */
+    private void resolve(long pos, long maxLength, Piece out) throws IOException {
+        long inCluster = pos & clusterMask;
+        long l1Index = pos >>> (clusterBits + l2Bits);
+        long l2Offset = l1Index < l1.length ? l1[(int) l1Index] & OFFSET_MASK : 0;
+        if (l2Offset == 0) {
+            out.kind = UNALLOCATED;
+            out.length = Math.min(maxLength, bytesPerL2 - (pos & (bytesPerL2 - 1)));
+            return;
+        }
+        if ((l2Offset & clusterMask) != 0) {
+            throw failures.failure("L2 table offset unaligned (L1 index " + l1Index + ")", pos, l2Offset, null);
+        }
+        int l2Index = (int) ((pos >>> clusterBits) & l2IndexMask);
+        long entry = l2Word(pos, l2Offset, l2Index * wordsPerEntry);
+        long toClusterEnd = clusterSize - inCluster;
+        if ((entry & OFLAG_COMPRESSED) != 0) {
+            if (externalData) {
+                throw failures.failure("compressed cluster in an image with an external data file", pos, entry, null);
+            }
+            if (extendedL2 && l2Word(pos, l2Offset, l2Index * wordsPerEntry + 1) != 0) {
+                throw failures.failure("compressed cluster with a subcluster bitmap", pos, l2Offset, null);
+            }
+            out.kind = COMPRESSED;
+            out.host = entry;
+            out.length = Math.min(maxLength, toClusterEnd);
+            return;
+        }
+        long host = entry & OFFSET_MASK;
+        // With an external data file guest cluster 0 maps to host offset 0; the COPIED flag tells it apart.
+        boolean allocated = host != 0 || (externalData && (entry & OFLAG_COPIED) != 0);
+        if (!extendedL2) {
+            out.length = Math.min(maxLength, toClusterEnd);
+            if ((entry & OFLAG_ZERO) != 0) {
+                if (version < 3) {
+                    throw failures.failure("zero cluster entry found in a version 2 image", pos, l2Offset, null);
+                }
+                out.kind = ZERO;
+            } else if (!allocated) {
+                out.kind = UNALLOCATED;
+            } else {
+                out.kind = NORMAL;
+                out.host = checkedDataOffset(pos, host) + inCluster;
+            }
+            return;
+        }
+        long bitmap = l2Word(pos, l2Offset, l2Index * wordsPerEntry + 1);
+        long allocBits = bitmap & SUBCLUSTER_ALLOC_MASK;
+        long zeroBits = bitmap >>> SUBCLUSTER_ZERO_SHIFT;
+        if ((allocBits & zeroBits) != 0 || (!allocated && allocBits != 0)) {
+            throw failures.failure("invalid extended L2 entry", pos, l2Offset, null);
+        }
+        int first = (int) (inCluster >>> subclusterBits);
+        int kind = subclusterKind(first, allocBits, zeroBits);
+        int last = first + 1;
+        while (last < SUBCLUSTERS_PER_CLUSTER && subclusterKind(last, allocBits, zeroBits) == kind) {
+            last++;
+        }
+        out.kind = kind;
+        out.length = Math.min(maxLength, ((long) last << subclusterBits) - inCluster);
+        if (kind == NORMAL) {
+            out.host = checkedDataOffset(pos, host) + inCluster;
+        }
+    }
+
+    private static int subclusterKind(int index, long allocBits, long zeroBits) {
+        if ((zeroBits & (1L << index)) != 0) {
+            return ZERO;
+        }
+        return (allocBits & (1L << index)) != 0 ? NORMAL : UNALLOCATED;
+    }
+
+    private long checkedDataOffset(long pos, long host) throws IOException {
+        if ((host & clusterMask) != 0) {
+            throw failures.failure("data cluster offset unaligned", pos, host, null);
+        }
+        if (externalData && host != (pos & ~clusterMask)) {
+            throw failures.failure("external data file offset does not match the guest offset", pos, host, null);
+        }
+        return host;
+    }
+
+    private long l2Word(long pos, long l2Offset, int index) throws IOException {
+        try {
+            return l2Cache.word(l2Offset, index);
+        } catch (EOFException e) {
+            throw failures.failure("L2 table beyond end of file", pos, l2Offset, null);
+        }
+    }
+
+    private long[] loadL2(long l2Offset) throws IOException {
+        if (l2Offset > file.length() - clusterSize) {
+            throw new EOFException();
+        }
+        ByteBuffer raw = ByteBuffer.allocate((int) clusterSize).order(ByteOrder.BIG_ENDIAN);
+        file.readFully(l2Offset, raw);
+        long[] table = new long[(int) (clusterSize / ENTRY_BYTES)];
+        raw.flip().asLongBuffer().get(table);
+        return table;
+    }
+
+    private void readData(long pos, long host, long length, ByteBuffer dst) throws IOException {
+        if (host > dataFile.length() - length) {
+            throw failures.failure("data cluster beyond end of file", pos, host, null);
+        }
+        int oldLimit = Buffers.window(dst, length);
+        try {
+            dataFile.readFully(host, dst);
+        } catch (EOFException e) {
+            throw failures.failure("data cluster beyond end of file", pos, host, e);
+        } finally {
+            dst.limit(oldLimit);
+        }
+    }
+
+    private void readBacking(long pos, long length, ByteBuffer dst) throws IOException {
+        long fromBacking = backing == null ? 0 : Math.max(0, Math.min(length, backing.size() - pos));
+        if (fromBacking > 0) {
+            int oldLimit = Buffers.window(dst, fromBacking);
+            try {
+                backing.read(pos, dst);
+            } finally {
+                dst.limit(oldLimit);
+            }
+        }
+        Buffers.zero(dst, length - fromBacking);
+    }
+
+    /** The whole guest cluster behind a compressed descriptor, from the cache or freshly expanded. */
+    private byte[] compressedCluster(long pos, long descriptor) throws IOException {
+        byte[] cluster = decompressed.get(descriptor);
+        if (cluster != null) {
+            return cluster;
+        }
+        long hostOffset = descriptor & ((1L << compressedOffsetBits) - 1);
+        long sectors = ((descriptor >>> compressedOffsetBits) & compressedSectorsMask) + 1;
+        if ((hostOffset >>> HOST_OFFSET_BITS) != 0 || hostOffset >= file.length()) {
+            throw failures.failure("compressed cluster beyond end of file", pos, hostOffset, null);
+        }
+        long compressedLength = sectors * COMPRESSED_SECTOR_SIZE - (hostOffset & COMPRESSED_SECTOR_MASK);
+        // The last compressed cluster may end the file inside its final sector: clamp instead of failing.
+        int readable = (int) Math.min(compressedLength, file.length() - hostOffset);
+        // One spare zero byte: raw inflate may want a byte past the stream end before it reports completion.
+        ByteBuffer src = ByteBuffer.allocate(readable + 1);
+        src.limit(readable);
+        file.readFully(hostOffset, src);
+        src.limit(readable + 1).position(0);
+        cluster = new byte[(int) clusterSize];
+        try {
+            decompressor.decompress(src, cluster);
+        } catch (IOException e) {
+            throw failures.failure(e.getMessage(), pos, hostOffset, e);
+        }
+        decompressed.put(descriptor, cluster);
+        return cluster;
+    }
+
+    @Override
+    public void close() throws IOException {
+        try (ImageFile f = file; Layer b = backing; ClusterDecompressor d = decompressor) {
+            if (externalData) {
+                dataFile.close();
+            }
+        }
+    }
+}

@@ -1,0 +1,435 @@
+package org.blockfuse.export.internal;
+
+import java.io.IOException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.stream.Collectors;
+
+import org.blockfuse.api.BackendRequest;
+import org.blockfuse.api.BlockBackend;
+import org.blockfuse.api.BlockBackendFactory;
+import org.blockfuse.api.ExportException;
+import org.blockfuse.api.ExportInfo;
+import org.blockfuse.api.ExportService;
+import org.blockfuse.api.ExportSpec;
+import org.blockfuse.api.FuseTransport;
+import org.blockfuse.api.TransportInfo;
+import org.blockfuse.fuse.ExportPolicy;
+import org.blockfuse.fuse.FuseExport;
+import org.blockfuse.nativeio.Libc;
+import org.osgi.service.cm.Configuration;
+import org.osgi.service.cm.ConfigurationAdmin;
+import org.osgi.service.component.annotations.Activate;
+import org.osgi.service.component.annotations.Component;
+import org.osgi.service.component.annotations.Deactivate;
+import org.osgi.service.component.annotations.Reference;
+import org.osgi.service.component.annotations.ReferenceCardinality;
+import org.osgi.service.component.annotations.ReferencePolicy;
+import org.osgi.service.component.annotations.ReferencePolicyOption;
+import org.osgi.framework.InvalidSyntaxException;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Owns every export. Configurations drive it ({@link ExportConfiguration} forwards each factory
+ * configuration); the shell goes through {@link ExportService}, which writes configurations.
+ * All starts and stops run on one worker thread, so they never race each other.
+ * Transports and backend factories are dynamic: when one leaves, its exports stop and wait.
+ */
+@Component(service = ExportService.class, immediate = true)
+public final class ExportManager implements ExportService {
+    private static final Logger LOG = LoggerFactory.getLogger(ExportManager.class);
+    private static final long START_TIMEOUT_SECONDS = 60;
+    private static final long STOP_TIMEOUT_SECONDS = FuseExport.DRAIN_MILLIS / 1000 + 30;
+
+    private final Map<String, FuseTransport> transports = new ConcurrentHashMap<>();
+    private final Map<String, BlockBackendFactory> factories = new ConcurrentHashMap<>();
+    /** By export name. */
+    private final Map<String, ExportEntry> exports = new ConcurrentHashMap<>();
+    private final ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
+        Thread t = new Thread(r, "blockfuse-export-manager");
+        t.setDaemon(true);
+        return t;
+    });
+    private volatile boolean active;
+
+    @Reference
+    private ConfigurationAdmin configAdmin;
+
+    @Activate
+    void activate() {
+        active = true;
+    }
+
+    @Deactivate
+    void deactivate() {
+        active = false;
+        onWorker(() -> {
+            for (ExportEntry e : new ArrayList<>(exports.values())) {
+                stop(e);
+            }
+            exports.clear();
+        });
+        worker.shutdown();
+    }
+
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    void bindTransport(FuseTransport t) {
+        transports.put(t.name(), t);
+        worker.execute(this::startWaiting);
+    }
+
+    void unbindTransport(FuseTransport t) {
+        if (!transports.remove(t.name(), t)) {
+            return;
+        }
+        onWorker(() -> {
+            for (ExportEntry e : exports.values()) {
+                if (e.live != null && e.transport.equals(t.name())) {
+                    LOG.info("{}: transport {} is going away; stopping the export", e.spec.name(), t.name());
+                    stop(e);
+                    e.state = ExportEntry.WAITING;
+                    e.detail = "transport " + t.name() + " went away";
+                }
+            }
+            startWaiting();
+        });
+    }
+
+    @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
+            policyOption = ReferencePolicyOption.GREEDY)
+    void bindFactory(BlockBackendFactory f) {
+        factories.put(f.format(), f);
+        worker.execute(this::startWaiting);
+    }
+
+    void unbindFactory(BlockBackendFactory f) {
+        if (!factories.remove(f.format(), f)) {
+            return;
+        }
+        onWorker(() -> {
+            for (ExportEntry e : exports.values()) {
+                if (e.live != null && e.spec.format().equals(f.format())) {
+                    stop(e);
+                    e.state = ExportEntry.WAITING;
+                    e.detail = "format " + f.format() + " went away";
+                }
+            }
+        });
+    }
+
+    // ---- configuration side (called by ExportConfiguration) ----
+
+    void configured(String pid, Map<String, Object> props) {
+        String name = ExportSpecs.nameOf(pid, props);
+        worker.execute(() -> {
+            ExportEntry old = exports.get(name);
+            if (old != null && !old.pid.equals(pid)) {
+                LOG.error("export {}: configuration {} duplicates the name of {}; ignored", name, pid, old.pid);
+                return;
+            }
+            if (old != null) {
+                stop(old);
+                exports.remove(name);
+            }
+            ExportSpec spec;
+            try {
+                spec = ExportSpecs.fromProperties(name, props);
+            } catch (ExportException e) {
+                ExportEntry bad = new ExportEntry(pid, new ExportSpec(name, Path.of(String.valueOf(props.get("image"))),
+                        "?", Path.of(String.valueOf(props.get("mountpoint"))), false, false, "auto", "auto", Map.of()));
+                fail(bad, e.getMessage());
+                exports.put(name, bad);
+                return;
+            }
+            ExportEntry entry = new ExportEntry(pid, spec);
+            exports.put(name, entry);
+            start(entry);
+        });
+    }
+
+    void unconfigured(String pid) {
+        onWorker(() -> {
+            for (ExportEntry e : new ArrayList<>(exports.values())) {
+                if (e.pid.equals(pid)) {
+                    stop(e);
+                    exports.remove(e.spec.name(), e);
+                }
+            }
+        });
+    }
+
+    // ---- lifecycle on the worker thread ----
+
+    private void startWaiting() {
+        for (ExportEntry e : exports.values()) {
+            if (e.state.equals(ExportEntry.WAITING) && active) {
+                start(e);
+            }
+        }
+    }
+
+    private void start(ExportEntry e) {
+        ExportSpec spec = e.spec;
+        e.state = ExportEntry.STARTING;
+        BlockBackendFactory factory = factories.get(spec.format());
+        FuseTransport transport = chooseTransport(e);
+        if (transport == null) {
+            return;
+        }
+        if (factory == null) {
+            waitFor(e, "format " + spec.format() + " is not installed");
+            return;
+        }
+        try {
+            ExportValidator.validate(spec, factory, formats(), transport, transports.keySet());
+            for (ExportEntry other : exports.values()) {
+                if (other != e && other.live != null && other.spec.mountpoint().normalize().equals(spec.mountpoint().normalize())) {
+                    throw new ExportException("mountpoint " + spec.mountpoint() + " is already used by export " + other.spec.name());
+                }
+            }
+        } catch (ExportException ex) {
+            fail(e, ex.getMessage());
+            return;
+        }
+        BlockBackend backend;
+        try {
+            backend = factory.open(new BackendRequest(spec.image(), spec.writable(), spec.options()));
+        } catch (IOException | RuntimeException ex) {
+            fail(e, ex.getMessage());
+            return;
+        }
+        boolean root = Libc.geteuid() == 0;
+        boolean allowOther = spec.allowOther().equals("on") || (spec.allowOther().equals("auto") && root);
+        ExportPolicy policy = new ExportPolicy(spec.writable(), spec.growable(), allowOther, Libc.getuid(), Libc.getgid());
+        try {
+            e.live = FuseExport.start(spec.name(), backend, spec.mountpoint(), policy, spec.image().toString(),
+                    spec.options(), transport, reason -> worker.execute(() -> halted(e, reason)));
+        } catch (IOException | RuntimeException ex) {
+            fail(e, ex.getMessage());
+            return;
+        }
+        e.transport = transport.name();
+        e.state = ExportEntry.ACTIVE;
+        e.detail = "";
+        String line = String.format("blockfuse: export '%s' mounted at %s (%s, %s, %s, %s via %s)", spec.name(),
+                spec.mountpoint(), spec.image(), spec.format(), human(backend.size()),
+                spec.writable() ? "read-write" : "read-only", e.live.session().describe() + " " + transport.name());
+        LOG.info(line);
+        System.out.println(line);
+    }
+
+    private FuseTransport chooseTransport(ExportEntry e) {
+        String wanted = e.spec.transport();
+        if (!wanted.equals("auto")) {
+            FuseTransport t = transports.get(wanted);
+            if (t == null) {
+                waitFor(e, "transport " + wanted + " is not installed");
+            } else if (!t.availability().available()) {
+                fail(e, "transport " + wanted + " is not available here: " + t.availability().reason());
+                return null;
+            }
+            return t;
+        }
+        List<FuseTransport> ranked = transports.values().stream()
+                .sorted(Comparator.comparingInt(FuseTransport::rank).reversed()).collect(Collectors.toList());
+        for (FuseTransport t : ranked) {
+            if (t.availability().available()) {
+                return t;
+            }
+            LOG.info("{}: transport {} is not available ({}); falling back", e.spec.name(), t.name(),
+                    t.availability().reason());
+        }
+        waitFor(e, "no FUSE transport is available");
+        return null;
+    }
+
+    private void halted(ExportEntry e, String reason) {
+        stop(e);
+        fail(e, "halted: " + reason);
+    }
+
+    private void stop(ExportEntry e) {
+        FuseExport l = e.live;
+        e.live = null;
+        if (l != null) {
+            l.close();
+        }
+    }
+
+    private static void fail(ExportEntry e, String reason) {
+        e.state = ExportEntry.FAILED;
+        e.detail = reason;
+        LOG.error("export {}: {}", e.spec.name(), reason);
+    }
+
+    private static void waitFor(ExportEntry e, String reason) {
+        e.state = ExportEntry.WAITING;
+        e.detail = reason;
+        LOG.warn("export {}: waiting: {}", e.spec.name(), reason);
+    }
+
+    private void onWorker(Runnable r) {
+        if (worker.isShutdown()) {
+            return;
+        }
+        try {
+            worker.submit(r).get(STOP_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        } catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException ex) {
+            LOG.error("export manager task failed: {}", ex.toString());
+        }
+    }
+
+    // ---- ExportService (the shell's side) ----
+
+    @Override
+    public ExportInfo add(ExportSpec spec) throws ExportException {
+        FuseTransport transport = transports.get(spec.transport());
+        ExportValidator.validate(spec, factories.get(spec.format()), formats(), transport, transports.keySet());
+        if (exports.containsKey(spec.name()) || findConfiguration(spec.name()).isPresent()) {
+            throw new ExportException("an export named " + spec.name() + " already exists");
+        }
+        for (ExportEntry e : exports.values()) {
+            if (e.spec.mountpoint().normalize().equals(spec.mountpoint().normalize())) {
+                throw new ExportException("mountpoint " + spec.mountpoint() + " is already used by export " + e.spec.name());
+            }
+        }
+        Configuration c;
+        try {
+            c = configAdmin.getFactoryConfiguration(FACTORY_PID, spec.name(), "?");
+            String file = "file:" + System.getProperty("karaf.etc", "etc") + "/" + FACTORY_PID + "-" + spec.name() + ".cfg";
+            c.update(ExportSpecs.toProperties(spec, file));
+        } catch (IOException e) {
+            throw new ExportException("cannot store the configuration of " + spec.name() + ": " + e.getMessage(), e);
+        }
+        ExportEntry entry = awaitSettled(spec.name());
+        if (entry == null || !entry.state.equals(ExportEntry.ACTIVE)) {
+            String why = entry == null ? "it did not start within " + START_TIMEOUT_SECONDS + " s" : entry.detail;
+            deleteQuietly(c);
+            awaitGone(spec.name());
+            throw new ExportException(why);
+        }
+        return entry.info();
+    }
+
+    private ExportEntry awaitSettled(String name) throws ExportException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(START_TIMEOUT_SECONDS);
+        while (System.nanoTime() < deadline) {
+            ExportEntry e = exports.get(name);
+            if (e != null && !e.state.equals(ExportEntry.STARTING)) {
+                return e;
+            }
+            sleep();
+        }
+        return exports.get(name);
+    }
+
+    private void awaitGone(String name) throws ExportException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(STOP_TIMEOUT_SECONDS);
+        while (exports.containsKey(name)) {
+            if (System.nanoTime() > deadline) {
+                throw new ExportException("export " + name + " did not stop within " + STOP_TIMEOUT_SECONDS + " s");
+            }
+            sleep();
+        }
+    }
+
+    private static void sleep() throws ExportException {
+        try {
+            Thread.sleep(50);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new ExportException("interrupted");
+        }
+    }
+
+    @Override
+    public void remove(String name) throws ExportException {
+        Optional<Configuration> c = findConfiguration(name);
+        if (c.isEmpty()) {
+            if (!exports.containsKey(name)) {
+                throw new ExportException("no export named " + name);
+            }
+            String pid = exports.get(name).pid;
+            unconfigured(pid);
+        } else {
+            deleteQuietly(c.get());
+        }
+        awaitGone(name);
+    }
+
+    private Optional<Configuration> findConfiguration(String name) throws ExportException {
+        try {
+            Configuration[] all = configAdmin.listConfigurations("(service.factoryPid=" + FACTORY_PID + ")");
+            if (all != null) {
+                for (Configuration c : all) {
+                    if (ExportSpecs.nameOf(c.getPid(), ExportSpecs.toMap(c.getProperties())).equals(name)) {
+                        return Optional.of(c);
+                    }
+                }
+            }
+            return Optional.empty();
+        } catch (IOException | InvalidSyntaxException e) {
+            throw new ExportException("cannot read configurations: " + e.getMessage(), e);
+        }
+    }
+
+    private static void deleteQuietly(Configuration c) {
+        try {
+            c.delete();
+        } catch (IOException | IllegalStateException e) {
+            LOG.warn("could not delete configuration {}: {}", c.getPid(), e.toString());
+        }
+    }
+
+    @Override
+    public List<ExportInfo> list() {
+        return exports.values().stream().map(ExportEntry::info)
+                .sorted(Comparator.comparing(ExportInfo::name)).collect(Collectors.toList());
+    }
+
+    @Override
+    public Optional<ExportInfo> get(String name) {
+        return Optional.ofNullable(exports.get(name)).map(ExportEntry::info);
+    }
+
+    @Override
+    public List<TransportInfo> transports() {
+        return transports.values().stream()
+                .map(t -> new TransportInfo(t.name(), t.rank(), t.availability().available(), t.availability().reason()))
+                .sorted(Comparator.comparingInt(TransportInfo::rank).reversed()).collect(Collectors.toList());
+    }
+
+    @Override
+    public List<String> formats() {
+        return factories.keySet().stream().sorted().collect(Collectors.toList());
+    }
+
+    static String human(long bytes) {
+        if (bytes < 0) {
+            return "-";
+        }
+        String[] units = { "B", "KiB", "MiB", "GiB", "TiB", "PiB" };
+        double v = bytes;
+        int u = 0;
+        while (v >= 1024 && u < units.length - 1) {
+            v /= 1024;
+            u++;
+        }
+        return u == 0 ? bytes + " B" : String.format("%.1f %s", v, units[u]);
+    }
+}

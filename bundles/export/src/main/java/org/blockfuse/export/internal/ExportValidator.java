@@ -1,0 +1,126 @@
+package org.blockfuse.export.internal;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.util.Collection;
+import java.util.Set;
+import java.util.regex.Pattern;
+
+import org.blockfuse.api.BlockBackendFactory;
+import org.blockfuse.api.ExportException;
+import org.blockfuse.api.ExportSpec;
+import org.blockfuse.api.FuseTransport;
+
+/**
+ * Checks an export request before anything is written or mounted, so a bad request leaves
+ * nothing behind. Every refusal is one line naming the value at fault.
+ * Image permission bits are honoured even for root: an image nobody may write is not exported writable.
+ */
+final class ExportValidator {
+    private static final Pattern NAME = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,63}");
+    private static final Set<PosixFilePermission> READ_BITS = Set.of(PosixFilePermission.OWNER_READ,
+            PosixFilePermission.GROUP_READ, PosixFilePermission.OTHERS_READ);
+    private static final Set<PosixFilePermission> WRITE_BITS = Set.of(PosixFilePermission.OWNER_WRITE,
+            PosixFilePermission.GROUP_WRITE, PosixFilePermission.OTHERS_WRITE);
+
+    private ExportValidator() {
+    }
+
+    static void validate(ExportSpec spec, BlockBackendFactory factory, Collection<String> formats,
+            FuseTransport transport, Collection<String> transports) throws ExportException {
+        if (!NAME.matcher(spec.name()).matches()) {
+            throw new ExportException("export name '" + spec.name()
+                    + "' is invalid: use letters, digits, '.', '_' or '-' (at most 64, not starting with a symbol)");
+        }
+        if (factory == null) {
+            throw new ExportException("unknown format '" + spec.format() + "' (installed: " + String.join(", ", formats) + ")");
+        }
+        if (spec.writable() && !factory.supportsWrite()) {
+            throw new ExportException(spec.format() + " images are exported read-only; drop --writable");
+        }
+        if (spec.growable() && !spec.writable()) {
+            throw new ExportException("--growable needs --writable");
+        }
+        if (!Set.of("on", "off", "auto").contains(spec.allowOther())) {
+            throw new ExportException("allow-other must be on, off or auto, not '" + spec.allowOther() + "'");
+        }
+        if (!spec.transport().equals("auto")) {
+            if (transport == null) {
+                throw new ExportException("unknown transport '" + spec.transport() + "' (installed: "
+                        + String.join(", ", transports) + ")");
+            }
+            if (!transport.availability().available()) {
+                throw new ExportException("transport " + spec.transport() + " is not available here: "
+                        + transport.availability().reason());
+            }
+        }
+        number(spec, "workers", 0, 256);
+        number(spec, "queue-depth", 0, 4096);
+        number(spec, "l2-cache-size", 0, Integer.MAX_VALUE);
+        String cache = spec.options().getOrDefault("cache", "writeback");
+        if (!cache.equals("writeback") && !cache.equals("none")) {
+            throw new ExportException("cache must be writeback or none, not '" + cache + "'");
+        }
+        checkImage(spec);
+        checkMountpoint(spec);
+    }
+
+    private static void number(ExportSpec spec, String key, long min, long max) throws ExportException {
+        String v = spec.options().get(key);
+        if (v == null) {
+            return;
+        }
+        try {
+            long n = Long.parseLong(v.trim());
+            if (n < min || n > max) {
+                throw new NumberFormatException();
+            }
+        } catch (NumberFormatException e) {
+            throw new ExportException(key + " must be a whole number from " + min + " to " + max + ", not '" + v + "'");
+        }
+    }
+
+    private static void checkImage(ExportSpec spec) throws ExportException {
+        Path image = spec.image();
+        if (!image.isAbsolute()) {
+            throw new ExportException("image path " + image + " must be absolute");
+        }
+        if (!Files.exists(image)) {
+            if (spec.options().containsKey("create") && spec.format().equals("raw")) {
+                return;
+            }
+            throw new ExportException("image " + image + " does not exist");
+        }
+        if (Files.isDirectory(image)) {
+            throw new ExportException("image " + image + " is a directory");
+        }
+        try {
+            Set<PosixFilePermission> perms = Files.getPosixFilePermissions(image);
+            if (!Files.isReadable(image) || perms.stream().noneMatch(READ_BITS::contains)) {
+                throw new ExportException("image " + image + " is not readable");
+            }
+            if (spec.writable() && (!Files.isWritable(image) || perms.stream().noneMatch(WRITE_BITS::contains))) {
+                throw new ExportException("image " + image + " is read-only; export it without --writable");
+            }
+        } catch (IOException e) {
+            throw new ExportException("image " + image + " cannot be inspected: " + e.getMessage());
+        }
+    }
+
+    private static void checkMountpoint(ExportSpec spec) throws ExportException {
+        Path mp = spec.mountpoint();
+        if (!mp.isAbsolute()) {
+            throw new ExportException("mountpoint " + mp + " must be absolute");
+        }
+        Path parent = mp.getParent();
+        if (parent == null || !Files.isDirectory(parent)) {
+            throw new ExportException("mountpoint folder " + parent + " does not exist");
+        }
+        if (Files.isDirectory(mp, LinkOption.NOFOLLOW_LINKS)) {
+            throw new ExportException("mountpoint " + mp + " is a directory; blockfuse mounts on a regular file");
+        }
+    }
+}
