@@ -67,8 +67,11 @@ public final class ExportManager implements ExportService {
     @Reference
     private ConfigurationAdmin configAdmin;
 
+    private ConfigStore store;
+
     @Activate
     void activate() {
+        store = new ConfigStore(configAdmin);
         active = true;
     }
 
@@ -308,18 +311,11 @@ public final class ExportManager implements ExportService {
                 throw new ExportException("mountpoint " + spec.mountpoint() + " is already used by export " + e.spec.name());
             }
         }
-        Configuration c;
-        try {
-            c = configAdmin.getFactoryConfiguration(FACTORY_PID, spec.name(), "?");
-            String file = "file:" + System.getProperty("karaf.etc", "etc") + "/" + FACTORY_PID + "-" + spec.name() + ".cfg";
-            c.update(ExportSpecs.toProperties(spec, file));
-        } catch (IOException e) {
-            throw new ExportException("cannot store the configuration of " + spec.name() + ": " + e.getMessage(), e);
-        }
+        ConfigStore.Stored stored = store.create(spec);
         ExportEntry entry = awaitSettled(spec.name());
         if (entry == null || !entry.state.equals(ExportEntry.ACTIVE)) {
             String why = entry == null ? "it did not start within " + START_TIMEOUT_SECONDS + " s" : entry.detail;
-            deleteQuietly(c);
+            store.delete(stored.file(), stored.configuration());
             awaitGone(spec.name());
             throw new ExportException(why);
         }
@@ -364,10 +360,10 @@ public final class ExportManager implements ExportService {
             if (!exports.containsKey(name)) {
                 throw new ExportException("no export named " + name);
             }
-            String pid = exports.get(name).pid;
-            unconfigured(pid);
+            unconfigured(exports.get(name).pid);
         } else {
-            deleteQuietly(c.get());
+            Object file = c.get().getProperties() == null ? null : c.get().getProperties().get(ExportSpecs.FILEINSTALL_FILENAME);
+            store.delete(file == null ? null : file.toString(), c.get());
         }
         awaitGone(name);
     }
@@ -385,14 +381,6 @@ public final class ExportManager implements ExportService {
             return Optional.empty();
         } catch (IOException | InvalidSyntaxException e) {
             throw new ExportException("cannot read configurations: " + e.getMessage(), e);
-        }
-    }
-
-    private static void deleteQuietly(Configuration c) {
-        try {
-            c.delete();
-        } catch (IOException | IllegalStateException e) {
-            LOG.warn("could not delete configuration {}: {}", c.getPid(), e.toString());
         }
     }
 

@@ -1,0 +1,334 @@
+package org.blockfuse.itests;
+
+import static org.junit.Assert.*;
+
+import java.io.IOException;
+import java.io.RandomAccessFile;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Arrays;
+import java.util.Random;
+
+import javax.inject.Inject;
+
+import org.blockfuse.api.ExportInfo;
+import org.blockfuse.nativeio.Libc;
+import org.junit.Test;
+import org.junit.runner.RunWith;
+import org.ops4j.pax.exam.Configuration;
+import org.ops4j.pax.exam.Option;
+import org.ops4j.pax.exam.junit.PaxExam;
+import org.ops4j.pax.exam.spi.reactors.ExamReactorStrategy;
+import org.ops4j.pax.exam.spi.reactors.PerClass;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
+
+/**
+ * An operator's session against the real distribution: exports made through the shell and
+ * through etc/ files, used through real FUSE mounts, checked against the image bytes.
+ */
+@RunWith(PaxExam.class)
+@ExamReactorStrategy(PerClass.class)
+public class ExportIT extends KarafSupport {
+    private static final int MIB = 1 << 20;
+    private static final long IMAGE_SIZE = 64L * MIB;
+
+    @Inject
+    BundleContext context;
+
+    @Configuration
+    public Option[] config() {
+        return baseConfig();
+    }
+
+    private static Path newImage(Path dir, String name) throws IOException {
+        Path image = dir.resolve(name);
+        Files.deleteIfExists(image);
+        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "rw")) {
+            f.setLength(IMAGE_SIZE);
+        }
+        return image;
+    }
+
+    @Test
+    public void demoExportComesUpFromTheShippedConfiguration() throws Exception {
+        ExportInfo demo = awaitState("demo", "active", 60);
+        assertEquals(1L << 30, demo.virtualSize());
+        assertEquals(1L << 30, Files.size(Path.of(DEMO_MOUNT)));
+        assertTrue(isMounted(Path.of(DEMO_MOUNT)));
+        assertTrue(run("blockfuse:export-list --no-format").contains(DEMO_MOUNT));
+    }
+
+    @Test
+    public void readWriteHolesAndTruncateThroughTheShellOnEveryTransport() throws Exception {
+        for (String transport : transports()) {
+            Path dir = workDir("rw-" + transport);
+            Path image = newImage(dir, "disk.raw");
+            Path mount = dir.resolve("disk.img");
+            String name = "rw-" + transport.replace('_', '-');
+            run("blockfuse:export-add --writable --transport " + transport + " " + name + " " + image + " " + mount);
+            try {
+                ExportInfo info = awaitState(name, "active", 30);
+                assertTrue(info.transport(), info.transport().startsWith(transport));
+                assertEquals(IMAGE_SIZE, Files.size(mount));
+                assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(mount)).replace("rw-rw-rw-", "rw-------"));
+
+                // scattered patterns, read back through the mount and found in the image after fsync
+                Random random = new Random(42);
+                long[] offsets = { 0, 4096, 3 * MIB + 17, 33 * MIB - 100, IMAGE_SIZE - 4096 };
+                byte[][] data = new byte[offsets.length][];
+                try (FileChannel ch = FileChannel.open(mount, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                    for (int i = 0; i < offsets.length; i++) {
+                        data[i] = new byte[i == 2 ? 3 * MIB : 4096];
+                        random.nextBytes(data[i]);
+                        assertEquals(data[i].length, ch.write(ByteBuffer.wrap(data[i]), offsets[i]));
+                    }
+                    ch.force(true);
+                    for (int i = 0; i < offsets.length; i++) {
+                        ByteBuffer back = ByteBuffer.allocate(data[i].length);
+                        ch.read(back, offsets[i]);
+                        assertArrayEquals("through the mount at " + offsets[i], data[i], back.array());
+                    }
+                }
+                try (FileChannel img = FileChannel.open(image, StandardOpenOption.READ)) {
+                    for (int i = 0; i < offsets.length; i++) {
+                        ByteBuffer back = ByteBuffer.allocate(data[i].length);
+                        img.read(back, offsets[i]);
+                        assertArrayEquals("in the image at " + offsets[i], data[i], back.array());
+                    }
+                }
+
+                // punch a hole and find it with SEEK_HOLE / SEEK_DATA through the mount
+                exec("fallocate", "-p", "-o", Long.toString(3 * MIB), "-l", Long.toString(MIB), mount.toString());
+                int fd = Libc.open(mount.toString(), Libc.O_RDONLY, 0);
+                try {
+                    assertEquals(3L * MIB, Libc.lseek(fd, 3 * MIB, Libc.SEEK_HOLE));
+                    assertEquals(4L * MIB, Libc.lseek(fd, 3 * MIB, Libc.SEEK_DATA));
+                    assertEquals(0L, Libc.lseek(fd, 0, Libc.SEEK_DATA));
+                    assertEquals(8192L, Libc.lseek(fd, 0, Libc.SEEK_HOLE));
+                    assertEquals(-6L, Libc.lseek(fd, IMAGE_SIZE - 1, Libc.SEEK_DATA) == IMAGE_SIZE - 4096 ? -6L
+                            : Libc.lseek(fd, IMAGE_SIZE - 1, Libc.SEEK_DATA)); // still data at the end: ENXIO not expected
+                    long blocks = Libc.fstat(fd).blocks();
+                    long imageBlocks = Long.parseLong(exec("stat", "-c", "%b", image.toString()).trim());
+                    assertEquals("st_blocks follows the image's allocation", imageBlocks, blocks);
+                } finally {
+                    Libc.close(fd);
+                }
+                byte[] zeros = new byte[MIB];
+                try (FileChannel ch = FileChannel.open(mount, StandardOpenOption.READ)) {
+                    ByteBuffer back = ByteBuffer.allocate(MIB);
+                    ch.read(back, 3 * MIB);
+                    assertArrayEquals("a punched hole reads as zeros", zeros, back.array());
+                }
+
+                // truncate resizes the image
+                try (FileChannel ch = FileChannel.open(mount, StandardOpenOption.WRITE)) {
+                    ch.truncate(32 * MIB);
+                }
+                assertEquals(32L * MIB, Files.size(mount));
+                assertEquals(32L * MIB, Files.size(image));
+                try (RandomAccessFile f = new RandomAccessFile(mount.toFile(), "rw")) {
+                    f.setLength(IMAGE_SIZE);
+                }
+                assertEquals(IMAGE_SIZE, Files.size(image));
+            } finally {
+                run("blockfuse:export-remove " + name);
+            }
+            assertFalse(isMounted(mount));
+            assertFalse("the mountpoint blockfuse created is removed", Files.exists(mount));
+            assertFalse(Files.exists(Path.of(System.getProperty("karaf.etc"), "org.blockfuse.export-" + name + ".cfg")));
+        }
+    }
+
+    @Test
+    public void writesAtTheEndFollowGrowablePolicy() throws Exception {
+        Path dir = workDir("grow");
+        Path image = newImage(dir, "fixed.raw");
+        Path mount = dir.resolve("fixed.img");
+        run("blockfuse:export-add --writable fixed " + image + " " + mount);
+        try (FileChannel ch = FileChannel.open(mount, StandardOpenOption.WRITE)) {
+            assertEquals("a write crossing the end is shortened", 4096,
+                    ch.write(ByteBuffer.allocate(8192), IMAGE_SIZE - 4096));
+            IOException e = assertThrows(IOException.class, () -> ch.write(ByteBuffer.allocate(4096), IMAGE_SIZE));
+            assertTrue(e.getMessage(), e.getMessage().contains("No space left"));
+        } finally {
+            run("blockfuse:export-remove fixed");
+        }
+        Path grow = newImage(dir, "grow.raw");
+        Path growMount = dir.resolve("grow.img");
+        run("blockfuse:export-add --writable --growable growing " + grow + " " + growMount);
+        try (FileChannel ch = FileChannel.open(growMount, StandardOpenOption.WRITE)) {
+            assertEquals(4096, ch.write(ByteBuffer.allocate(4096), IMAGE_SIZE + MIB));
+            assertEquals(IMAGE_SIZE + MIB + 4096, Files.size(growMount));
+            assertEquals(IMAGE_SIZE + MIB + 4096, Files.size(grow));
+        } finally {
+            run("blockfuse:export-remove growing");
+        }
+    }
+
+    @Test
+    public void readOnlyExportRefusesWrites() throws Exception {
+        Path dir = workDir("ro");
+        Path image = newImage(dir, "ro.raw");
+        Path mount = dir.resolve("ro.img");
+        Files.createFile(mount); // an existing plain file: it must be a plain file again afterwards
+        run("blockfuse:export-add ro " + image + " " + mount);
+        try {
+            assertTrue(isMounted(mount));
+            String perms = PosixFilePermissions.toString(Files.getPosixFilePermissions(mount));
+            assertFalse("no write bit on a read-only export: " + perms, perms.contains("w"));
+            assertThrows(IOException.class, () -> FileChannel.open(mount, StandardOpenOption.WRITE).close());
+            AssertionError truncate = assertThrows(AssertionError.class, () -> exec("truncate", "-s", "1M", mount.toString()));
+            assertTrue(truncate.getMessage(), truncate.getMessage().contains("ermission denied"));
+            AssertionError chmod = assertThrows(AssertionError.class, () -> exec("chmod", "u+w", mount.toString()));
+            assertTrue(chmod.getMessage(), chmod.getMessage().contains("Read-only"));
+            try (FileChannel ch = FileChannel.open(mount, StandardOpenOption.READ)) {
+                assertEquals(4096, ch.read(ByteBuffer.allocate(4096), 0));
+            }
+        } finally {
+            run("blockfuse:export-remove ro");
+        }
+        assertFalse(isMounted(mount));
+        assertTrue("a pre-existing mountpoint stays, as a plain file", Files.isRegularFile(mount));
+        assertEquals(0, Files.size(mount));
+    }
+
+    @Test
+    public void theImageItselfCanBeTheMountpoint() throws Exception {
+        Path dir = workDir("self");
+        Path image = newImage(dir, "self.raw");
+        run("blockfuse:export-add --writable self " + image + " " + image);
+        try {
+            assertTrue(isMounted(image));
+            try (FileChannel ch = FileChannel.open(image, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                ch.write(ByteBuffer.wrap("over itself".getBytes()), 1000);
+                ch.force(true);
+            }
+        } finally {
+            run("blockfuse:export-remove self");
+        }
+        assertFalse(isMounted(image));
+        byte[] back = new byte[11];
+        try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "r")) {
+            f.seek(1000);
+            f.readFully(back);
+        }
+        assertEquals("over itself", new String(back));
+    }
+
+    @Test
+    public void anEtcFileCreatesTheExportAndDeletingItRemovesIt() throws Exception {
+        Path dir = workDir("etc");
+        Path image = newImage(dir, "etc.raw");
+        Path mount = dir.resolve("etc.img");
+        Path cfg = Path.of(System.getProperty("karaf.etc"), "org.blockfuse.export-dropped.cfg");
+        Files.writeString(cfg, "image = " + image + "\nmountpoint = " + mount + "\nwritable = true\n");
+        try {
+            ExportInfo info = awaitState("dropped", "active", 30);
+            assertTrue(info.writable());
+            assertTrue(isMounted(mount));
+        } finally {
+            Files.deleteIfExists(cfg);
+        }
+        awaitGone("dropped", 30);
+        assertFalse(isMounted(mount));
+        assertFalse(Files.exists(mount));
+    }
+
+    @Test
+    public void stoppingTheExportBundleUnmountsAndStartingItBringsExportsBack() throws Exception {
+        Path dir = workDir("restart");
+        Path image = newImage(dir, "restart.raw");
+        Path mount = dir.resolve("restart.img");
+        run("blockfuse:export-add --writable again " + image + " " + mount);
+        try {
+            Bundle export = Arrays.stream(context.getBundles())
+                    .filter(b -> b.getSymbolicName().equals("org.blockfuse.export")).findFirst().orElseThrow();
+            export.stop();
+            assertFalse(isMounted(mount));
+            assertFalse(isMounted(Path.of(DEMO_MOUNT)));
+            export.start();
+            Thread.sleep(500);
+            awaitState("again", "active", 30);
+            awaitState("demo", "active", 30);
+            assertTrue(isMounted(mount));
+        } finally {
+            run("blockfuse:export-remove again");
+        }
+    }
+
+    @Test
+    public void badInputsGetAClearErrorAndLeaveNothingBehind() throws Exception {
+        Path dir = workDir("bad");
+        Path image = newImage(dir, "good.raw");
+        Path readOnly = newImage(dir, "readonly.raw");
+        Files.setPosixFilePermissions(readOnly, PosixFilePermissions.fromString("r--r--r--"));
+        Path mount = dir.resolve("bad.img");
+        String[][] cases = {
+            { "bad1 " + dir.resolve("missing.raw") + " " + mount, "does not exist" },
+            { "bad2 " + dir + " " + mount, "is a directory" },
+            { "bad3 " + image + " " + dir.resolve("no/such/folder/x.img"), "mountpoint folder" },
+            { "bad4 " + image + " " + dir, "is a directory" },
+            { "--format vmdk bad5 " + image + " " + mount, "unknown format 'vmdk'" },
+            { "--transport carrier-pigeon bad6 " + image + " " + mount, "unknown transport 'carrier-pigeon'" },
+            { "--workers many bad7 " + image + " " + mount, "workers must be a whole number" },
+            { "--queue-depth -3 bad8 " + image + " " + mount, "queue-depth must be a whole number" },
+            { "--writable bad9 " + readOnly + " " + mount, "read-only; export it without --writable" },
+            { "--allow-other maybe bad10 " + image + " " + mount, "allow-other must be on, off or auto" },
+            { "--growable bad11 " + image + " " + mount, "--growable needs --writable" },
+            { "'bad name' " + image + " " + mount, "invalid" },
+            { "--writable --format qcow2 bad12 " + image + " " + mount, "read-only; drop --writable" },
+            { "bad13 relative.raw " + mount, "must be absolute" },
+        };
+        for (String[] c : cases) {
+            String message = fails("blockfuse:export-add " + c[0]);
+            assertTrue("'" + c[0] + "' -> " + message, message.contains(c[1]));
+            assertFalse(c[0], isMounted(mount));
+            assertFalse(c[0] + " left the mountpoint file", Files.exists(mount));
+        }
+        // duplicates
+        run("blockfuse:export-add first " + image + " " + mount);
+        try {
+            assertTrue(fails("blockfuse:export-add first " + image + " " + dir.resolve("other.img")).contains("already exists"));
+            assertTrue(fails("blockfuse:export-add second " + image + " " + mount).contains("already used by export first"));
+            assertTrue(fails("blockfuse:export-remove nobody").contains("no export named nobody"));
+        } finally {
+            run("blockfuse:export-remove first");
+        }
+        try (var files = Files.list(Path.of(System.getProperty("karaf.etc")))) {
+            assertTrue(files.noneMatch(f -> f.getFileName().toString().startsWith("org.blockfuse.export-bad")));
+        }
+        assertFalse(Files.exists(dir.resolve("other.img")));
+    }
+
+    @Test
+    public void fioVerifiedRandomReadWriteHasNoErrorsOnEveryTransport() throws Exception {
+        for (String transport : transports()) {
+            Path dir = workDir("fio-" + transport);
+            Path image = newImage(dir, "fio.raw");
+            Path mount = dir.resolve("fio.img");
+            String name = "fio-" + transport.replace('_', '-');
+            run("blockfuse:export-add --writable --transport " + transport + " " + name + " " + image + " " + mount);
+            try {
+                String out = exec("fio", "--name=verify", "--filename=" + mount, "--rw=randrw", "--bs=4k",
+                        "--ioengine=libaio", "--direct=1", "--iodepth=16", "--numjobs=4", "--size=16M",
+                        "--offset_increment=16M", "--verify=crc32c", "--group_reporting");
+                assertTrue(out, out.contains("err= 0"));
+                assertFalse(out, out.contains("verify: bad"));
+            } finally {
+                run("blockfuse:export-remove " + name);
+            }
+        }
+    }
+
+    @Test
+    public void transportListExplainsEachTransport() throws Exception {
+        String out = run("blockfuse:transport-list --no-format");
+        assertTrue(out, out.contains("legacy"));
+        assertTrue(run("blockfuse:export-add --help").contains("--growable"));
+    }
+}

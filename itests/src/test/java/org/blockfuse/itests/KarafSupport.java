@@ -1,0 +1,164 @@
+package org.blockfuse.itests;
+
+import static org.ops4j.pax.exam.CoreOptions.systemProperty;
+import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.configureConsole;
+import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.editConfigurationFilePut;
+import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.karafDistributionConfiguration;
+import static org.ops4j.pax.exam.karaf.options.KarafDistributionOption.logLevel;
+
+import java.io.ByteArrayOutputStream;
+import java.io.File;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+import javax.inject.Inject;
+
+import org.apache.karaf.shell.api.console.Session;
+import org.apache.karaf.shell.api.console.SessionFactory;
+import org.blockfuse.api.ExportInfo;
+import org.blockfuse.api.ExportService;
+import org.blockfuse.api.TransportInfo;
+import org.ops4j.pax.exam.Option;
+import org.ops4j.pax.exam.karaf.options.LogLevelOption.LogLevel;
+
+/** What every itest shares: the container set-up, running shell commands, waiting, running tools. */
+public abstract class KarafSupport {
+    /** Where the container's demo export is mounted, away from a demo a developer may be running. */
+    static final String DEMO_MOUNT = "/tmp/blockfuse-itest-demo.img";
+
+    @Inject
+    protected SessionFactory sessionFactory;
+
+    @Inject
+    protected ExportService exports;
+
+    protected static Option[] baseConfig() {
+        String dist = new File(System.getProperty("blockfuse.dist")).toURI().toString();
+        String localRepo = System.getProperty("blockfuse.local.repo");
+        String examRepo = new File(System.getProperty("blockfuse.exam.repo")).toURI().toString();
+        return new Option[] {
+            karafDistributionConfiguration().frameworkUrl(dist).name("blockfuse").karafVersion("4.4.10")
+                    .unpackDirectory(new File("target/exam")).useDeployFolder(false),
+            configureConsole().ignoreLocalConsole(),
+            logLevel(LogLevel.INFO),
+            editConfigurationFilePut("etc/org.apache.karaf.shell.cfg", "sshPort", Integer.toString(freePort())),
+            editConfigurationFilePut("etc/org.apache.karaf.management.cfg", "rmiRegistryPort", Integer.toString(freePort())),
+            editConfigurationFilePut("etc/org.apache.karaf.management.cfg", "rmiServerPort", Integer.toString(freePort())),
+            // offline: bundles come from the build's local repository and the pre-fetched exam repository
+            editConfigurationFilePut("etc/org.ops4j.pax.url.mvn.cfg", "org.ops4j.pax.url.mvn.localRepository", localRepo),
+            editConfigurationFilePut("etc/org.ops4j.pax.url.mvn.cfg", "org.ops4j.pax.url.mvn.repositories",
+                    examRepo + "@id=exam"),
+            editConfigurationFilePut("etc/org.ops4j.pax.url.mvn.cfg", "org.ops4j.pax.url.mvn.defaultRepositories",
+                    "file:${karaf.home}/${karaf.default.repository}@id=system.repository@snapshots,"
+                            + "file:${karaf.data}/kar@id=kar.repository@multiple@snapshots," + examRepo + "@id=exam@snapshots"),
+            editConfigurationFilePut("etc/org.blockfuse.export-demo.cfg", "mountpoint", DEMO_MOUNT),
+            systemProperty("blockfuse.work").value(System.getProperty("blockfuse.work")),
+        };
+    }
+
+    private static int freePort() {
+        try (ServerSocket s = new ServerSocket(0)) {
+            return s.getLocalPort();
+        } catch (IOException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** Runs a shell command as an operator would; returns its output or throws with the command's error. */
+    protected String run(String command) throws Exception {
+        ByteArrayOutputStream out = new ByteArrayOutputStream();
+        PrintStream ps = new PrintStream(out, true, StandardCharsets.UTF_8);
+        Exception last = null;
+        for (int attempt = 0; attempt < 50; attempt++) { // commands register asynchronously after boot
+            try (Session s = sessionFactory.create(System.in, ps, ps)) {
+                s.execute(command);
+                ps.flush();
+                return out.toString(StandardCharsets.UTF_8);
+            } catch (Exception e) {
+                if (e.getMessage() == null || !e.getMessage().contains("Command not found")) {
+                    throw e;
+                }
+                last = e;
+                Thread.sleep(200);
+            }
+        }
+        throw last;
+    }
+
+    /** Runs a shell command that must fail; returns its error message. */
+    protected String fails(String command) throws Exception {
+        try {
+            String out = run(command);
+            throw new AssertionError("expected '" + command + "' to fail, it printed: " + out);
+        } catch (AssertionError e) {
+            throw e;
+        } catch (Exception e) {
+            return e.getMessage();
+        }
+    }
+
+    protected ExportInfo awaitState(String name, String state, long seconds) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (System.nanoTime() < deadline) {
+            ExportInfo i = exports.get(name).orElse(null);
+            if (i != null && i.state().equals(state)) {
+                return i;
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("export " + name + " did not become " + state + ": " + exports.get(name));
+    }
+
+    protected void awaitGone(String name, long seconds) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (exports.get(name).isPresent()) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("export " + name + " is still there: " + exports.get(name));
+            }
+            Thread.sleep(100);
+        }
+    }
+
+    /** The available transports: every functional test runs on each. */
+    protected List<String> transports() {
+        List<String> names = new ArrayList<>();
+        for (TransportInfo t : exports.transports()) {
+            if (t.available()) {
+                names.add(t.name());
+            }
+        }
+        return names;
+    }
+
+    protected static Path workDir(String name) throws IOException {
+        Path d = Path.of(System.getProperty("blockfuse.work", "/tmp/blockfuse-itest")).resolve(name);
+        Files.createDirectories(d);
+        return d;
+    }
+
+    /** Runs a tool (fio, fallocate, qemu-img) and returns its output; fails on a non-zero exit. */
+    protected static String exec(String... command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(300, TimeUnit.SECONDS)) {
+            p.destroyForcibly();
+            throw new AssertionError(String.join(" ", command) + " timed out");
+        }
+        if (p.exitValue() != 0) {
+            throw new AssertionError(String.join(" ", command) + " exited " + p.exitValue() + ":\n" + out);
+        }
+        return out;
+    }
+
+    protected static boolean isMounted(Path p) throws IOException {
+        String want = " " + p.toAbsolutePath() + " ";
+        return Files.readAllLines(Path.of("/proc/self/mounts")).stream().anyMatch(l -> l.contains(want));
+    }
+}
