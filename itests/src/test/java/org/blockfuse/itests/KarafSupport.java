@@ -25,6 +25,9 @@ import org.apache.karaf.shell.api.console.SessionFactory;
 import org.blockfuse.api.ExportInfo;
 import org.blockfuse.api.ExportService;
 import org.blockfuse.api.TransportInfo;
+import org.osgi.framework.BundleContext;
+import org.osgi.framework.FrameworkUtil;
+import org.osgi.framework.ServiceReference;
 import org.ops4j.pax.exam.Option;
 import org.ops4j.pax.exam.karaf.options.LogLevelOption.LogLevel;
 
@@ -36,8 +39,21 @@ public abstract class KarafSupport {
     @Inject
     protected SessionFactory sessionFactory;
 
-    @Inject
-    protected ExportService exports;
+    /** The current export service (looked up each time: a test may restart its bundle). */
+    protected ExportService exports() throws InterruptedException {
+        BundleContext bc = FrameworkUtil.getBundle(KarafSupport.class).getBundleContext();
+        for (int i = 0; i < 300; i++) {
+            ServiceReference<ExportService> ref = bc.getServiceReference(ExportService.class);
+            if (ref != null) {
+                ExportService s = bc.getService(ref);
+                if (s != null) {
+                    return s;
+                }
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("no ExportService");
+    }
 
     protected static Option[] baseConfig() {
         String dist = new File(System.getProperty("blockfuse.dist")).toURI().toString();
@@ -107,29 +123,29 @@ public abstract class KarafSupport {
     protected ExportInfo awaitState(String name, String state, long seconds) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
         while (System.nanoTime() < deadline) {
-            ExportInfo i = exports.get(name).orElse(null);
+            ExportInfo i = exports().get(name).orElse(null);
             if (i != null && i.state().equals(state)) {
                 return i;
             }
             Thread.sleep(100);
         }
-        throw new AssertionError("export " + name + " did not become " + state + ": " + exports.get(name));
+        throw new AssertionError("export " + name + " did not become " + state + ": " + exports().get(name));
     }
 
     protected void awaitGone(String name, long seconds) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
-        while (exports.get(name).isPresent()) {
+        while (exports().get(name).isPresent()) {
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("export " + name + " is still there: " + exports.get(name));
+                throw new AssertionError("export " + name + " is still there: " + exports().get(name));
             }
             Thread.sleep(100);
         }
     }
 
     /** The available transports: every functional test runs on each. */
-    protected List<String> transports() {
+    protected List<String> transports() throws InterruptedException {
         List<String> names = new ArrayList<>();
-        for (TransportInfo t : exports.transports()) {
+        for (TransportInfo t : exports().transports()) {
             if (t.available()) {
                 names.add(t.name());
             }
