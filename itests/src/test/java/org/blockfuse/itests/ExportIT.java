@@ -333,6 +333,64 @@ public class ExportIT extends KarafSupport {
     }
 
     @Test
+    public void qcow2ImagesReadByteExactThroughTheMount() throws Exception {
+        Path dir = workDir("qcow2");
+        Path base = dir.resolve("base.qcow2");
+        Path top = dir.resolve("top.qcow2");
+        Files.deleteIfExists(base);
+        Files.deleteIfExists(top);
+        exec("qemu-img", "create", "-q", "-f", "qcow2", base.toString(), "48M");
+        exec("qemu-io", "-f", "qcow2", "-c", "write -P 0x11 0 4M", "-c", "write -c -P 0x22 8M 1M", base.toString());
+        exec("qemu-img", "create", "-q", "-f", "qcow2", "-F", "qcow2", "-b", "base.qcow2", top.toString());
+        exec("qemu-io", "-f", "qcow2", "-c", "write -P 0x33 2M 1M", "-c", "write -z 8M 64k", "-c", "write -P 0x44 40M 1M",
+                top.toString());
+        exec("qemu-img", "snapshot", "-c", "first", top.toString());
+        exec("qemu-io", "-f", "qcow2", "-c", "write -P 0x55 0 64k", top.toString());
+        Path expected = dir.resolve("expected.raw");
+        exec("qemu-img", "convert", "-O", "raw", top.toString(), expected.toString());
+
+        Path mount = dir.resolve("top.img");
+        assertTrue(fails("blockfuse:export-add --format qcow2 --writable q " + top + " " + mount).contains("read-only"));
+        run("blockfuse:export-add --format qcow2 q " + top + " " + mount);
+        try {
+            assertEquals(48L * MIB, Files.size(mount));
+            assertEquals("whole content equals qemu-img convert -O raw", -1L, Files.mismatch(mount, expected));
+            int fd = Libc.open(mount.toString(), Libc.O_RDONLY, 0);
+            try {
+                // qemu-img map: data at 0-4M (base), 8M+64k-9M (base, compressed), 40M-41M (top); zeros at 8M-8M+64k
+                assertEquals(0L, Libc.lseek(fd, 0, Libc.SEEK_DATA));
+                assertEquals(4L * MIB, Libc.lseek(fd, 0, Libc.SEEK_HOLE));
+                assertEquals(8L * MIB + 65536, Libc.lseek(fd, 4 * MIB, Libc.SEEK_DATA));
+                assertEquals(40L * MIB, Libc.lseek(fd, 9 * MIB, Libc.SEEK_DATA));
+                assertEquals(41L * MIB, Libc.lseek(fd, 40 * MIB, Libc.SEEK_HOLE));
+            } finally {
+                Libc.close(fd);
+            }
+            assertThrows(IOException.class, () -> FileChannel.open(mount, StandardOpenOption.WRITE).close());
+            assertTrue(run("blockfuse:snapshot-list " + top).contains("first"));
+        } finally {
+            run("blockfuse:export-remove q");
+        }
+        Path snapExpected = dir.resolve("snap.raw");
+        exec("qemu-img", "convert", "-l", "snapshot.name=first", "-O", "raw", top.toString(), snapExpected.toString());
+        run("blockfuse:export-add --format qcow2 --snapshot first qs " + top + " " + mount);
+        try {
+            assertEquals("the snapshot equals qemu-img convert -l", -1L, Files.mismatch(mount, snapExpected));
+        } finally {
+            run("blockfuse:export-remove qs");
+        }
+        Path broken = dir.resolve("broken.qcow2");
+        Files.copy(top, broken, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        try (RandomAccessFile f = new RandomAccessFile(broken.toFile(), "rw")) {
+            f.seek(4);
+            f.writeInt(9); // version 9
+        }
+        String message = fails("blockfuse:export-add --format qcow2 qb " + broken + " " + dir.resolve("broken.img"));
+        assertTrue(message, message.contains("version"));
+        assertFalse(Files.exists(dir.resolve("broken.img")));
+    }
+
+    @Test
     public void transportListExplainsEachTransport() throws Exception {
         String out = run("blockfuse:transport-list --no-format");
         assertTrue(out, out.contains("legacy"));
