@@ -1,99 +1,100 @@
 #!/usr/bin/env bash
-# Compares read throughput of raw vs qcow2 (64 KiB clusters, plus a compressed copy), exported through
-# blockfuse and through qemu-storage-daemon's FUSE export. Not run by the build: it is a manual tool.
+# qcow2 read performance, side by side in one run (issue 4):
+#   the same 1 GiB of data as raw and as qcow2 (64 KiB clusters) and as a compressed qcow2,
+#   exported through blockfuse (the Karaf distribution, legacy/auto transport) and the qcow2 copies
+#   through Debian's qemu-storage-daemon FUSE export; fio randread 4k QD1, QD32 and seq read 1M.
 #
-#   bench/qcow2-bench.sh [SIZE]        (default SIZE=2G; needs fio, qemu-img, qemu-storage-daemon, bin/client)
+#   bench/qcow2-bench.sh [--runtime S] [--reps N]      (build first: mvn -B -q -DskipTests install)
 #
-# Each case runs fio randread 4k at QD1 and QD32 and a sequential 1M read, with direct I/O on the exported file.
+# Prints a markdown table (MiB/s, mean/p99 latency) and the ratios qcow2/raw (blockfuse) and
+# blockfuse/qemu (same qcow2). Images live on /dev/shm. Records the load average.
 set -euo pipefail
+source "$(dirname "$0")/lib.sh"
 
-SIZE=${1:-2G}
-ROOT=$(cd "$(dirname "$0")/.." && pwd)
+RUNTIME=15; RAMP=3; REPS=2
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --runtime) RUNTIME=$2; shift ;;
+    --reps) REPS=$2; shift ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac; shift
+done
+
 WORK=$(mktemp -d /tmp/qcow2-bench-XXXXXX)
-RUNTIME=${RUNTIME:-20}
-PIDS=()
-
+IMGS=$(mktemp -d /dev/shm/qcow2-bench-XXXXXX)
+QSD_PID=""
 cleanup() {
-    for mp in "$WORK"/mnt-*; do
-        [ -e "$mp" ] && fusermount3 -u "$mp" 2>/dev/null || true
-    done
-    for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$WORK"
+  [ -n "$QSD_PID" ] && { kill "$QSD_PID" 2>/dev/null; wait "$QSD_PID" 2>/dev/null || true; }
+  bf_stop
+  for m in "$WORK"/*.img; do mountpoint -q "$m" 2>/dev/null && umount -l "$m"; done
+  rm -rf "$WORK" "$IMGS"
 }
 trap cleanup EXIT
 
-make_images() {
-    echo "== creating $SIZE test images in $WORK"
-    qemu-img create -q -f raw "$WORK/disk.raw" "$SIZE"
-    # Fill with incompressible data so the compressed copy still exercises decompression.
-    qemu-io -f raw -c "write -P 0x5a 0 $SIZE" "$WORK/disk.raw" >/dev/null
-    head -c 64M /dev/urandom | dd of="$WORK/disk.raw" conv=notrunc status=none
-    qemu-img convert -f raw -O qcow2 -o cluster_size=64k "$WORK/disk.raw" "$WORK/disk.qcow2"
-    qemu-img convert -c -f raw -O qcow2 -o cluster_size=64k "$WORK/disk.raw" "$WORK/disk-z.qcow2"
-}
+echo "load before: $(loadavg)" >&2
+# 1 GiB of data: random (incompressible) first 256 MiB, then patterned data that compresses
+qemu-img create -q -f raw "$IMGS/disk.raw" 1G
+head -c 256M /dev/urandom | dd of="$IMGS/disk.raw" conv=notrunc status=none
+qemu-io -f raw -c "write -P 0x5a 256M 768M" "$IMGS/disk.raw" >/dev/null
+qemu-img convert -f raw -O qcow2 -o cluster_size=64k "$IMGS/disk.raw" "$IMGS/disk.qcow2"
+qemu-img convert -c -f raw -O qcow2 -o cluster_size=64k "$IMGS/disk.raw" "$IMGS/disk-z.qcow2"
 
-# ---------------------------------------------------------------------------------------------
-# START A BLOCKFUSE EXPORT  (how blockfuse is started is being built elsewhere; adjust here only)
-# Arguments: NAME IMAGE MOUNTPOINT FORMAT. Must return once MOUNTPOINT serves the image.
-start_blockfuse_export() {
-    local name=$1 image=$2 mountpoint=$3 format=$4
-    touch "$mountpoint"
-    "$ROOT/bin/client" "blockfuse:export-add $name $image $mountpoint --format $format"
-    wait_for_size "$mountpoint"
-}
+bf_start "$WORK"
+bf_export raw "$IMGS/disk.raw" "$WORK/raw.img"
+bf_export --format qcow2 q "$IMGS/disk.qcow2" "$WORK/q.img"
+bf_export --format qcow2 qz "$IMGS/disk-z.qcow2" "$WORK/qz.img"
 
-stop_blockfuse_export() {
-    "$ROOT/bin/client" "blockfuse:export-remove $1" || true
+qsd_start() {
+  touch "$2"
+  qemu-storage-daemon --blockdev node-name=prot,driver=file,filename="$1",cache.direct=on,aio=io_uring \
+    --blockdev node-name=fmt,driver=qcow2,file=prot \
+    --export type=fuse,id=exp0,node-name=fmt,mountpoint="$2" >/dev/null 2>&1 &
+  QSD_PID=$!
+  for _ in $(seq 100); do [ "$(stat -c %s "$2")" -gt 0 ] && return 0; sleep 0.1; done
+  echo "qemu-storage-daemon did not come up" >&2; return 1
 }
-# ---------------------------------------------------------------------------------------------
+qsd_stop() { kill "$QSD_PID"; wait "$QSD_PID" 2>/dev/null || true; QSD_PID=""; rm -f "$1"; }
 
-start_qsd_export() {
-    local image=$1 mountpoint=$2 format=$3
-    touch "$mountpoint"
-    qemu-storage-daemon \
-        --blockdev node-name=prot,driver=file,filename="$image" \
-        --blockdev node-name=fmt,driver="$format",file=prot \
-        --export type=fuse,id=exp0,node-name=fmt,mountpoint="$mountpoint" &
-    PIDS+=($!)
-    wait_for_size "$mountpoint"
-}
-
-stop_qsd_export() {
-    local pid=${PIDS[-1]}
-    kill "$pid"; wait "$pid" 2>/dev/null || true
-    unset 'PIDS[-1]'
-}
-
-wait_for_size() {
-    for _ in $(seq 100); do
-        [ "$(stat -c %s "$1" 2>/dev/null || echo 0)" -gt 0 ] && return 0
-        sleep 0.1
+JOBS=("randread 4k 1" "randread 4k 32" "read 1M 4")
+declare -A BW LAT P99
+measure() { # label file
+  local label=$1 file=$2 job rw bs qd rep
+  for job in "${JOBS[@]}"; do
+    read -r rw bs qd <<<"$job"
+    local sum=0 lsum=0 psum=0
+    for rep in $(seq "$REPS"); do
+      read -r r _ rl rp _ _ < <(bf_fio --name=b --filename="$file" --rw="$rw" --bs="$bs" --iodepth="$qd" \
+          --ioengine=libaio --direct=1 --time_based --runtime="$RUNTIME" --ramp_time="$RAMP" --size=1G)
+      sum=$(echo "$sum + $r" | bc -l); lsum=$(echo "$lsum + $rl" | bc -l); psum=$(echo "$psum + $rp" | bc -l)
     done
-    echo "export at $1 did not come up" >&2; return 1
+    BW[$label,$job]=$(printf %.1f "$(echo "$sum / $REPS" | bc -l)")
+    LAT[$label,$job]=$(printf %.0f "$(echo "$lsum / $REPS" | bc -l)")
+    P99[$label,$job]=$(printf %.0f "$(echo "$psum / $REPS" | bc -l)")
+  done
 }
 
-run_fio() {
-    local label=$1 file=$2
-    for job in "randread 4k 1" "randread 4k 32" "read 1M 4"; do
-        set -- $job
-        local bw
-        bw=$(fio --name=b --filename="$file" --rw="$1" --bs="$2" --iodepth="$3" --ioengine=libaio \
-                 --direct=1 --time_based --runtime="$RUNTIME" --output-format=terse --terse-version=3 \
-                 | awk -F';' '{print $7 " KiB/s, " $8 " IOPS"}')
-        printf '%-28s %-9s bs=%-3s qd=%-3s %s\n' "$label" "$1" "$2" "$3" "$bw"
-    done
-}
+measure "blockfuse raw" "$WORK/raw.img"
+measure "blockfuse qcow2" "$WORK/q.img"
+measure "blockfuse qcow2 zlib" "$WORK/qz.img"
+qsd_start "$IMGS/disk.qcow2" "$WORK/qsd.img"; measure "qemu qcow2" "$WORK/qsd.img"; qsd_stop "$WORK/qsd.img"
+qsd_start "$IMGS/disk-z.qcow2" "$WORK/qsdz.img"; measure "qemu qcow2 zlib" "$WORK/qsdz.img"; qsd_stop "$WORK/qsdz.img"
 
-make_images
-for case in "raw disk.raw" "qcow2 disk.qcow2" "qcow2 disk-z.qcow2"; do
-    set -- $case
-    fmt=$1 img=$WORK/$2
-    mp=$WORK/mnt-bf-$2
-    start_blockfuse_export "bench-${2%%.*}" "$img" "$mp" "$fmt"
-    run_fio "blockfuse $2" "$mp"
-    stop_blockfuse_export "bench-${2%%.*}"
-    mp=$WORK/mnt-qsd-$2
-    start_qsd_export "$img" "$mp" "$fmt"
-    run_fio "qemu-storage-daemon $2" "$mp"
-    stop_qsd_export
+echo
+echo "| case | job | MiB/s | mean µs | p99 µs |"
+echo "|---|---|---:|---:|---:|"
+for label in "blockfuse raw" "blockfuse qcow2" "blockfuse qcow2 zlib" "qemu qcow2" "qemu qcow2 zlib"; do
+  for job in "${JOBS[@]}"; do
+    echo "| $label | $job | ${BW[$label,$job]} | ${LAT[$label,$job]} | ${P99[$label,$job]} |"
+  done
 done
+echo
+echo "| job | qcow2/raw (blockfuse) | blockfuse/qemu (qcow2) | blockfuse/qemu (compressed) |"
+echo "|---|---:|---:|---:|"
+for job in "${JOBS[@]}"; do
+  printf "| %s | %.2f | %.2f | %.2f |\n" "$job" \
+    "$(echo "${BW[blockfuse qcow2,$job]} / ${BW[blockfuse raw,$job]}" | bc -l)" \
+    "$(echo "${BW[blockfuse qcow2,$job]} / ${BW[qemu qcow2,$job]}" | bc -l)" \
+    "$(echo "${BW[blockfuse qcow2 zlib,$job]} / ${BW[qemu qcow2 zlib,$job]}" | bc -l)"
+done
+echo
+echo "load after: $(loadavg); runtime ${RUNTIME}s + ${RAMP}s ramp, ${REPS} repetitions, images on /dev/shm"
