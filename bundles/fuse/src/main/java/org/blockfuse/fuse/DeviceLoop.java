@@ -27,6 +27,7 @@ public final class DeviceLoop implements Runnable {
     private final FuseChannel channel;
     private final int fd;
     private final ByteBuffer request;
+    private final LegacyRequest views;
     private final long requestAddress;
     private final ByteBuffer header;
     private final ByteBuffer payload;
@@ -40,6 +41,7 @@ public final class DeviceLoop implements Runnable {
         ByteBuffer area = Libc.allocateAligned(channel.requestBufferSize() + PAGE, PAGE);
         this.request = area.position(PAGE - WRITE_DATA_OFFSET).slice().order(area.order());
         this.requestAddress = Libc.address(request);
+        this.views = new LegacyRequest(request);
         this.header = Libc.allocateAligned(FuseAbi.OutHeader.SIZE, 64);
         this.payload = Libc.allocateAligned(channel.maxWrite(), PAGE);
         this.iov = Libc.allocateAligned(2 * IOVEC_SIZE, 64);
@@ -70,9 +72,10 @@ public final class DeviceLoop implements Runnable {
                 }
                 return; // ENODEV: unmounted, ECONNABORTED: aborted; both end the loop normally
             }
-            request.clear().limit((int) n);
             payload.clear();
-            int result = handler.handle(request, payload);
+            int result = handler instanceof ExportHandler
+                    ? ((ExportHandler) handler).handle(views, (int) n, payload)
+                    : handler.handle(request.clear().limit((int) n), payload);
             if (result == RequestHandler.NO_REPLY) {
                 continue;
             }

@@ -77,27 +77,27 @@ public final class ExportHandler implements RequestHandler {
         return ioErrors.get();
     }
 
+    /** Legacy layout; allocates its views (transports keep a {@link LegacyRequest} per buffer instead). */
     @Override
     public int handle(ByteBuffer request, ByteBuffer reply) {
-        request.order(ByteOrder.LITTLE_ENDIAN);
-        int length = request.limit();
-        if (length < InHeader.SIZE) {
-            return violation("request of " + length + " bytes is shorter than the 40-byte header");
+        if (request.capacity() < InHeader.SIZE) {
+            return violation("request of " + request.limit() + " bytes is shorter than the 40-byte header");
         }
-        int declared = request.getInt(InHeader.LEN);
-        int opcode = request.getInt(InHeader.OPCODE);
-        if (declared != length) {
-            return violation(Op.name(opcode) + ": header says " + declared + " bytes, read() returned " + length);
+        LegacyRequest r = new LegacyRequest(request);
+        String wrong = r.accept(request.limit());
+        if (wrong != null) {
+            return violation(wrong);
         }
-        int argSize = Op.argSize(opcode);
-        if (length < InHeader.SIZE + argSize) {
-            return violation(Op.name(opcode) + ": " + length + " bytes cannot hold its " + argSize + "-byte arguments");
+        return dispatch(r.opcode(), r.header(), r.args(), r.payload(), reply);
+    }
+
+    /** Legacy layout through views the caller keeps; allocation-free. */
+    public int handle(LegacyRequest r, int length, ByteBuffer reply) {
+        String wrong = r.accept(length);
+        if (wrong != null) {
+            return violation(wrong);
         }
-        ByteBuffer header = request.duplicate().position(0).limit(InHeader.SIZE).slice().order(ByteOrder.LITTLE_ENDIAN);
-        ByteBuffer args = request.duplicate().position(InHeader.SIZE).limit(InHeader.SIZE + argSize).slice()
-                .order(ByteOrder.LITTLE_ENDIAN);
-        ByteBuffer payload = request.duplicate().position(InHeader.SIZE + argSize).slice().order(ByteOrder.LITTLE_ENDIAN);
-        return dispatch(opcode, header, args, payload, reply);
+        return dispatch(r.opcode(), r.header(), r.args(), r.payload(), reply);
     }
 
     @Override
