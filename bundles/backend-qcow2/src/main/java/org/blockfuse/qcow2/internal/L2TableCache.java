@@ -1,11 +1,14 @@
 package org.blockfuse.qcow2.internal;
 
 import java.io.IOException;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 
 /**
- * Bounded LRU of decoded L2 tables keyed by their host offset. Split into segments with one short lock each,
- * so concurrent readers rarely meet; no lock is held during I/O. A hit neither allocates nor boxes: keys are
- * primitive longs in an index-linked hash chain and LRU list.
+ * Bounded cache of decoded L2 tables keyed by their host offset, with CLOCK (second chance) eviction.
+ * A hit takes no lock, allocates nothing and writes no shared state unless the entry's reference bit was
+ * clear: readers walk immutable hash-chain nodes published through an {@link AtomicReferenceArray}.
+ * Misses load the table without any lock held and then insert it under a short per-segment lock;
+ * eviction unlinks the victim copy-on-write, so a reader walking the old chain still sees valid nodes.
  */
 final class L2TableCache {
 
@@ -15,9 +18,8 @@ final class L2TableCache {
     }
 
     private static final int MAX_SEGMENTS = 8;
-    /** Small caches stay one exact LRU; splitting them would evict tables the working set still needs. */
+    /** Small caches stay one CLOCK; splitting them would evict tables the working set still needs. */
     private static final int MIN_TABLES_PER_SEGMENT = 8;
-    private static final int NONE = -1;
 
     private final Segment[] segments;
     private final Loader loader;
@@ -36,16 +38,17 @@ final class L2TableCache {
 
     /** The 64-bit word at index of the table at tableOffset. */
     long word(long tableOffset, int index) throws IOException {
-        Segment segment = segments[spread(tableOffset) & (segments.length - 1)];
-        long[] table = segment.get(tableOffset);
+        int hash = spread(tableOffset);
+        Segment segment = segments[hash & (segments.length - 1)];
+        long[] table = segment.get(tableOffset, hash);
         if (table == null) {
-            table = segment.put(tableOffset, loader.load(tableOffset));
+            table = segment.put(tableOffset, hash, loader.load(tableOffset));
         }
         return table[index];
     }
 
     int capacity() {
-        return segments.length * segments[0].keys.length;
+        return segments.length * segments[0].slotKeys.length;
     }
 
     private static int spread(long key) {
@@ -53,117 +56,106 @@ final class L2TableCache {
         return (int) (h >>> 32);
     }
 
+    /** An immutable hash-chain link; eviction rebuilds the part of a chain in front of the victim. */
+    private static final class Node {
+        final long key;
+        final long[] table;
+        final int slot;
+        final Node next;
+
+        Node(long key, long[] table, int slot, Node next) {
+            this.key = key;
+            this.table = table;
+            this.slot = slot;
+            this.next = next;
+        }
+    }
+
     private static final class Segment {
-        private final long[] keys;
-        private final long[][] tables;
-        private final int[] prev;
-        private final int[] next;
-        private final int[] chain;
-        private final int[] buckets;
-        private int head = NONE;
-        private int tail = NONE;
+        private final AtomicReferenceArray<Node> buckets;
+        private final int bucketShift;
+        /** Reference bits, set racily by readers (a lost update only costs a little eviction accuracy). */
+        private final byte[] referenced;
+        // Guarded by this:
+        private final long[] slotKeys;
         private int used;
+        private int hand;
 
         Segment(int capacity) {
-            keys = new long[capacity];
-            tables = new long[capacity][];
-            prev = new int[capacity];
-            next = new int[capacity];
-            chain = new int[capacity];
-            buckets = new int[Integer.highestOneBit(capacity) << 1];
-            java.util.Arrays.fill(buckets, NONE);
+            int bucketCount = Integer.highestOneBit(capacity) << 1;
+            buckets = new AtomicReferenceArray<>(bucketCount);
+            bucketShift = 32 - Integer.numberOfTrailingZeros(bucketCount);
+            referenced = new byte[capacity];
+            slotKeys = new long[capacity];
         }
 
-        synchronized long[] get(long key) {
-            int slot = find(key);
-            if (slot == NONE) {
-                return null;
-            }
-            moveToFront(slot);
-            return tables[slot];
+        /** Bucket index from the high hash bits (the low ones picked the segment). */
+        private int bucket(int hash) {
+            return bucketShift == 32 ? 0 : hash >>> bucketShift;
         }
 
-        synchronized long[] put(long key, long[] table) {
-            int slot = find(key);
-            if (slot != NONE) {
-                moveToFront(slot); // another thread loaded it meanwhile; keep one copy
-                return tables[slot];
+        long[] get(long key, int hash) {
+            for (Node n = buckets.get(bucket(hash)); n != null; n = n.next) {
+                if (n.key == key) {
+                    if (referenced[n.slot] == 0) {
+                        referenced[n.slot] = 1;
+                    }
+                    return n.table;
+                }
             }
-            if (used < keys.length) {
+            return null;
+        }
+
+        synchronized long[] put(long key, int hash, long[] table) {
+            int b = bucket(hash);
+            for (Node n = buckets.get(b); n != null; n = n.next) {
+                if (n.key == key) {
+                    return n.table; // another thread loaded it meanwhile; keep one copy
+                }
+            }
+            int slot;
+            if (used < slotKeys.length) {
                 slot = used++;
             } else {
-                slot = tail;
-                unlink(slot);
-                removeFromBucket(slot);
+                slot = victim();
+                unlink(slotKeys[slot], slot);
             }
-            keys[slot] = key;
-            tables[slot] = table;
-            int bucket = bucket(key);
-            chain[slot] = buckets[bucket];
-            buckets[bucket] = slot;
-            linkFront(slot);
+            slotKeys[slot] = key;
+            referenced[slot] = 1;
+            buckets.set(b, new Node(key, table, slot, buckets.get(b)));
             return table;
         }
 
-        private int bucket(long key) {
-            return spread(key) & (buckets.length - 1);
-        }
-
-        private int find(long key) {
-            for (int s = buckets[bucket(key)]; s != NONE; s = chain[s]) {
-                if (keys[s] == key) {
+        /**
+         * CLOCK: the first slot at or after the hand whose reference bit is clear, clearing bits on the way.
+         * Bounded to two sweeps, as concurrent hits may set bits again behind the hand.
+         */
+        private int victim() {
+            for (int step = 0; ; step++) {
+                int s = hand;
+                hand = s + 1 == slotKeys.length ? 0 : s + 1;
+                if (referenced[s] == 0 || step >= 2 * slotKeys.length) {
                     return s;
                 }
-            }
-            return NONE;
-        }
-
-        private void removeFromBucket(int slot) {
-            int bucket = bucket(keys[slot]);
-            if (buckets[bucket] == slot) {
-                buckets[bucket] = chain[slot];
-                return;
-            }
-            for (int s = buckets[bucket]; s != NONE; s = chain[s]) {
-                if (chain[s] == slot) {
-                    chain[s] = chain[slot];
-                    return;
-                }
+                referenced[s] = 0;
             }
         }
 
-        private void moveToFront(int slot) {
-            if (head != slot) {
-                unlink(slot);
-                linkFront(slot);
-            }
+        /** Removes the node for key (held in slot) by copying the chain links in front of it. */
+        private void unlink(long key, int slot) {
+            int b = bucket(spread(key));
+            Node head = buckets.get(b);
+            buckets.set(b, without(head, slot));
         }
 
-        private void unlink(int slot) {
-            int p = prev[slot];
-            int n = next[slot];
-            if (p != NONE) {
-                next[p] = n;
-            } else {
-                head = n;
+        private static Node without(Node n, int slot) {
+            if (n == null) {
+                return null;
             }
-            if (n != NONE) {
-                prev[n] = p;
-            } else {
-                tail = p;
+            if (n.slot == slot) {
+                return n.next;
             }
-        }
-
-        private void linkFront(int slot) {
-            prev[slot] = NONE;
-            next[slot] = head;
-            if (head != NONE) {
-                prev[head] = slot;
-            }
-            head = slot;
-            if (tail == NONE) {
-                tail = slot;
-            }
+            return new Node(n.key, n.table, n.slot, without(n.next, slot));
         }
     }
 }

@@ -35,6 +35,7 @@ final class Qcow2Layer implements Layer {
     private final ClusterDecompressor decompressor;
     private final DecompressedClusterCache decompressed;
     private final ReadFailureLog failures;
+    private final ThreadLocal<Scratch> scratch = ThreadLocal.withInitial(Scratch::new);
 
     private final int clusterBits;
     private final long clusterSize;
@@ -53,6 +54,22 @@ final class Qcow2Layer implements Layer {
         int kind;
         long host;
         long length;
+    }
+
+    /**
+     * Per-thread scratch of this layer, so that the read path allocates nothing once warm. A layer never
+     * re-enters itself (backing layers are other objects with their own scratch).
+     */
+    private static final class Scratch {
+        final Piece piece = new Piece();
+        final Piece next = new Piece();
+        /** Compressed bytes as read from the file (direct, so the read is a plain pread); grows on demand. */
+        ByteBuffer compressed;
+        /** The decoded prefix (partialValid bytes) of the compressed cluster partialDescriptor. */
+        byte[] partial;
+        ByteBuffer partialBuffer;
+        long partialDescriptor;
+        int partialValid;
     }
 
     Qcow2Layer(ImageFile file, Qcow2Header header, long size, long[] l1, ImageFile dataFile, Layer backing,
@@ -101,8 +118,9 @@ final class Qcow2Layer implements Layer {
     @Override
     public void read(long offset, ByteBuffer dst) throws IOException {
         long end = offset + dst.remaining();
-        Piece piece = new Piece();
-        Piece next = new Piece();
+        Scratch s = scratch.get();
+        Piece piece = s.piece;
+        Piece next = s.next;
         long pos = offset;
         while (pos < end) {
             resolve(pos, end - pos, piece);
@@ -121,10 +139,7 @@ final class Qcow2Layer implements Layer {
                 }
                 case ZERO -> Buffers.zero(dst, length);
                 case UNALLOCATED -> readBacking(pos, length, dst);
-                case COMPRESSED -> {
-                    byte[] cluster = compressedCluster(pos, piece.host);
-                    dst.put(cluster, (int) (pos & clusterMask), (int) length);
-                }
+                case COMPRESSED -> readCompressed(pos, piece.host, (int) length, dst, s);
                 default -> throw new IllegalStateException("unknown piece kind " + piece.kind);
             }
             pos += length;
@@ -133,16 +148,17 @@ final class Qcow2Layer implements Layer {
 
     @Override
     public long status(long offset, long maxLength) throws IOException {
-        Piece piece = new Piece();
+        Piece piece = scratch.get().piece;
         resolve(offset, maxLength, piece);
+        long length = piece.length;
         return switch (piece.kind) {
-            case NORMAL, COMPRESSED -> piece.length;
-            case ZERO -> -piece.length;
+            case NORMAL, COMPRESSED -> length;
+            case ZERO -> -length;
             default -> {
                 if (backing != null && offset < backing.size()) {
-                    yield backing.status(offset, Math.min(piece.length, backing.size() - offset));
+                    yield backing.status(offset, Math.min(length, backing.size() - offset));
                 }
-                yield -piece.length;
+                yield -length;
             }
         };
     }
@@ -278,12 +294,59 @@ final class Qcow2Layer implements Layer {
         Buffers.zero(dst, length - fromBacking);
     }
 
-    /** The whole guest cluster behind a compressed descriptor, from the cache or freshly expanded. */
-    private byte[] compressedCluster(long pos, long descriptor) throws IOException {
-        byte[] cluster = decompressed.get(descriptor);
-        if (cluster != null) {
-            return cluster;
+    /**
+     * Copies length bytes of the compressed cluster at pos into dst. A read of the whole cluster expands it
+     * straight into dst. A smaller read is served from the cache of expanded clusters or from the prefix
+     * this thread decoded last. Otherwise the first read of a cluster decodes only what it needs into the
+     * thread's scratch (with deflate just the prefix up to the end of the read, as it cannot start in the
+     * middle) and leaves a mark; a read of a marked cluster (a sequential reader, maybe on another thread)
+     * expands it whole into the shared cache, so the remaining reads are plain copies.
+     */
+    private void readCompressed(long pos, long descriptor, int length, ByteBuffer dst, Scratch s)
+            throws IOException {
+        int from = (int) (pos & clusterMask);
+        int to = from + length;
+        int cluster = (int) clusterSize;
+        if (length == cluster) {
+            int oldLimit = Buffers.window(dst, length);
+            try {
+                decompress(pos, descriptor, dst, s);
+            } finally {
+                dst.limit(oldLimit);
+            }
+            return;
         }
+        byte[] cached = decompressed.get(descriptor);
+        if (cached != null && cached != DecompressedClusterCache.SEEN) {
+            dst.put(cached, from, length);
+            return;
+        }
+        if (s.partialDescriptor == descriptor && s.partialValid >= to) {
+            dst.put(s.partial, from, length);
+            return;
+        }
+        if (cached == DecompressedClusterCache.SEEN) {
+            byte[] whole = new byte[cluster];
+            decompress(pos, descriptor, ByteBuffer.wrap(whole), s);
+            decompressed.put(descriptor, whole);
+            dst.put(whole, from, length);
+            return;
+        }
+        if (s.partial == null) {
+            s.partial = new byte[cluster];
+            s.partialBuffer = ByteBuffer.wrap(s.partial);
+        }
+        int want = decompressor.prefixIsCheaper() ? to : cluster;
+        s.partialValid = 0;
+        decompress(pos, descriptor, s.partialBuffer.clear().limit(want), s);
+        s.partialDescriptor = descriptor;
+        s.partialValid = want;
+        decompressed.mark(descriptor);
+        dst.put(s.partial, from, length);
+    }
+
+    /** Reads the compressed stream behind descriptor and decodes the first out.remaining() bytes of it. */
+    private void decompress(long pos, long descriptor, ByteBuffer out, Scratch s) throws IOException {
         long hostOffset = descriptor & ((1L << compressedOffsetBits) - 1);
         long sectors = ((descriptor >>> compressedOffsetBits) & compressedSectorsMask) + 1;
         if ((hostOffset >>> HOST_OFFSET_BITS) != 0 || hostOffset >= file.length()) {
@@ -293,18 +356,19 @@ final class Qcow2Layer implements Layer {
         // The last compressed cluster may end the file inside its final sector: clamp instead of failing.
         int readable = (int) Math.min(compressedLength, file.length() - hostOffset);
         // One spare zero byte: raw inflate may want a byte past the stream end before it reports completion.
-        ByteBuffer src = ByteBuffer.allocate(readable + 1);
-        src.limit(readable);
+        ByteBuffer src = s.compressed;
+        if (src == null || src.capacity() < readable + 1) {
+            src = ByteBuffer.allocateDirect(Math.max(readable + 1, (int) Math.min(clusterSize + 1, 2L << 20)));
+            s.compressed = src;
+        }
+        src.clear().limit(readable);
         file.readFully(hostOffset, src);
-        src.limit(readable + 1).position(0);
-        cluster = new byte[(int) clusterSize];
+        src.limit(readable + 1).put(readable, (byte) 0).position(0);
         try {
-            decompressor.decompress(src, cluster);
+            decompressor.decompress(src, out, (int) clusterSize);
         } catch (IOException e) {
             throw failures.failure(e.getMessage(), pos, hostOffset, e);
         }
-        decompressed.put(descriptor, cluster);
-        return cluster;
     }
 
     @Override

@@ -2,8 +2,6 @@ package org.blockfuse.qcow2.internal;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.util.Queue;
-import java.util.concurrent.ConcurrentLinkedQueue;
 
 import com.github.luben.zstd.ZstdDecompressCtx;
 import com.github.luben.zstd.ZstdException;
@@ -11,11 +9,12 @@ import com.github.luben.zstd.ZstdException;
 /**
  * zstd clusters (compression_type 1). QEMU writes one frame per cluster followed by slack that may hold the
  * next cluster's data, so a one-shot decoder that insists on consuming all input would fail; this streams
- * until exactly one cluster is out and then requires the frame to be complete.
+ * until the wanted bytes are out and, when that is the whole cluster, requires the frame to be complete.
  */
 final class ZstdDecompressor implements ClusterDecompressor {
 
-    private final Queue<ZstdDecompressCtx> idle = new ConcurrentLinkedQueue<>();
+    private final ContextPool<ZstdDecompressCtx> idle =
+            new ContextPool<>(ContextPool.defaultCapacity(), ZstdDecompressCtx::close);
 
     /** Creates the first context eagerly so a missing native library is reported at open time. */
     ZstdDecompressor() {
@@ -23,23 +22,24 @@ final class ZstdDecompressor implements ClusterDecompressor {
     }
 
     @Override
-    public void decompress(ByteBuffer src, byte[] dst) throws IOException {
+    public void decompress(ByteBuffer src, ByteBuffer dst, int clusterSize) throws IOException {
         ZstdDecompressCtx ctx = idle.poll();
         if (ctx == null) {
             ctx = new ZstdDecompressCtx();
         }
+        int start = dst.position();
+        boolean whole = dst.remaining() == clusterSize;
         try {
-            ByteBuffer out = ByteBuffer.wrap(dst);
             boolean frameDone = false;
-            while (out.hasRemaining()) {
-                int before = src.position() + out.position();
-                frameDone = ctx.decompressByteBufferStream(out, src);
-                if (src.position() + out.position() == before) {
-                    throw new IOException("compressed cluster (zstd) ends after " + out.position() + " of "
-                            + dst.length + " bytes");
+            while (dst.hasRemaining()) {
+                int before = src.position() + dst.position();
+                frameDone = ctx.decompressByteBufferStream(dst, src);
+                if (src.position() + dst.position() == before) {
+                    throw new IOException("compressed cluster (zstd) ends after " + (dst.position() - start)
+                            + " of " + clusterSize + " bytes");
                 }
             }
-            if (!frameDone) {
+            if (whole && !frameDone) {
                 throw new IOException("compressed cluster (zstd) holds more than one cluster of data");
             }
         } catch (ZstdException e) {
@@ -51,9 +51,12 @@ final class ZstdDecompressor implements ClusterDecompressor {
     }
 
     @Override
+    public boolean prefixIsCheaper() {
+        return false;
+    }
+
+    @Override
     public void close() {
-        for (ZstdDecompressCtx ctx; (ctx = idle.poll()) != null; ) {
-            ctx.close();
-        }
+        idle.close();
     }
 }
