@@ -115,9 +115,25 @@ public class DistributionRestartIT {
         p.getOutputStream().close();
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
         assertTrue("client timed out", p.waitFor(180, TimeUnit.SECONDS));
-        assertEquals(command + " -> " + out, 0, p.exitValue());
+        if (p.exitValue() != 0) {
+            fail(command + " -> " + out + "\n" + threadDump());
+        }
         assertFalse(command + " -> " + out, out.contains("Error executing command"));
         return out;
+    }
+
+    /** A hung Karaf explains itself: its threads and the end of its log. */
+    private String threadDump() {
+        try {
+            String pid = Files.readString(home.resolve("karaf.pid")).trim();
+            Process j = new ProcessBuilder(Path.of(System.getProperty("java.home"), "bin", "jstack").toString(), pid)
+                    .redirectErrorStream(true).start();
+            String dump = new String(j.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+            List<String> log = Files.readAllLines(home.resolve("data/log/karaf.log"));
+            return dump + "\n--- karaf.log tail ---\n" + String.join("\n", log.subList(Math.max(0, log.size() - 40), log.size()));
+        } catch (IOException e) {
+            return "(no thread dump: " + e + ")";
+        }
     }
 
     private void awaitMounted(Path p) throws Exception {

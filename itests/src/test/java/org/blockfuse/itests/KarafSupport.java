@@ -153,8 +153,18 @@ public abstract class KarafSupport {
         return names;
     }
 
+    /** A fresh, empty folder for one test (left-overs of an earlier, interrupted run are removed). */
     protected static Path workDir(String name) throws IOException {
         Path d = Path.of(System.getProperty("blockfuse.work", "/tmp/blockfuse-itest")).resolve(name);
+        if (Files.exists(d)) {
+            try (var walk = Files.walk(d)) {
+                for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toArray(Path[]::new)) {
+                    if (!isMounted(p)) {
+                        Files.deleteIfExists(p);
+                    }
+                }
+            }
+        }
         Files.createDirectories(d);
         return d;
     }
@@ -171,6 +181,29 @@ public abstract class KarafSupport {
             throw new AssertionError(String.join(" ", command) + " exited " + p.exitValue() + ":\n" + out);
         }
         return out;
+    }
+
+    /** The FUSE connection number of the mount at {@code p} (the device minor in mountinfo), or -1. */
+    protected static int connectionOf(Path p) throws IOException {
+        String want = " " + p.toAbsolutePath() + " ";
+        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+            if (line.contains(want)) {
+                return Integer.parseInt(line.split(" ")[2].split(":")[1]);
+            }
+        }
+        return -1;
+    }
+
+    protected ExportInfo awaitTransport(String name, String transport, long seconds) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (System.nanoTime() < deadline) {
+            ExportInfo i = exports().get(name).orElse(null);
+            if (i != null && i.state().equals("active") && i.transport().startsWith(transport)) {
+                return i;
+            }
+            Thread.sleep(100);
+        }
+        throw new AssertionError("export " + name + " is not active on " + transport + ": " + exports().get(name));
     }
 
     protected static boolean isMounted(Path p) throws IOException {

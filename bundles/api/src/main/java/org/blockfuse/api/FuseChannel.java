@@ -14,6 +14,11 @@ public interface FuseChannel {
     /** Negotiated max_write: the largest WRITE payload and the largest READ reply. */
     int maxWrite();
 
+    /** Negotiated max_pages per request (32 when FUSE_MAX_PAGES was not agreed). */
+    default int maxPages() {
+        return 32;
+    }
+
     /** Bytes a legacy read() must offer to receive any request of this connection. */
     int requestBufferSize();
 

@@ -20,6 +20,15 @@ public interface FuseTransport {
     /** Probed once; the reason says why not when unavailable. */
     Availability availability();
 
+    /**
+     * True when this transport can take over a connection another transport is serving, without
+     * a new mount (FUSE-over-io_uring can: the kernel moves traffic to the rings once every queue
+     * is registered; nothing can move a connection back to /dev/fuse).
+     */
+    default boolean joinsLiveConnections() {
+        return false;
+    }
+
     /** Starts serving an initialised connection. */
     TransportSession attach(FuseChannel channel) throws IOException;
 }

@@ -137,6 +137,11 @@ public final class FuseConnection implements FuseChannel {
     }
 
     @Override
+    public int maxPages() {
+        return init.maxPages();
+    }
+
+    @Override
     public int requestBufferSize() {
         // the kernel refuses reads smaller than max(8192, header + write_in + max_write)
         return Math.max(8192, init.maxWrite() + InitNegotiation.PAGE);
@@ -193,20 +198,25 @@ public final class FuseConnection implements FuseChannel {
 
     /** Ends the connection at once: pending and future requests fail with ENOTCONN/ECONNABORTED. */
     public void abort() {
-        if (connectionId < 0) {
+        abort(connectionId, name);
+    }
+
+    /** Aborts FUSE connection {@code id} through fusectl (mounted on demand). */
+    static void abort(int id, String who) {
+        if (id < 0) {
             return;
         }
         try {
             if (MountTable.find(CONNECTIONS).isEmpty()) {
                 Libc.mount("fusectl", CONNECTIONS.toString(), "fusectl", 0, "");
             }
-            Path abort = CONNECTIONS.resolve(Integer.toString(connectionId)).resolve("abort");
+            Path abort = CONNECTIONS.resolve(Integer.toString(id)).resolve("abort");
             if (Files.exists(abort)) {
                 Files.write(abort, "1".getBytes(StandardCharsets.US_ASCII));
-                LOG.warn("{}: aborted FUSE connection {}", name, connectionId);
+                LOG.warn("{}: aborted FUSE connection {}", who, id);
             }
         } catch (IOException e) {
-            LOG.warn("{}: could not abort FUSE connection {}: {}", name, connectionId, e.toString());
+            LOG.warn("{}: could not abort FUSE connection {}: {}", who, id, e.toString());
         }
     }
 

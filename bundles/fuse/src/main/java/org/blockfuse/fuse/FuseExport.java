@@ -27,7 +27,9 @@ public final class FuseExport implements AutoCloseable {
     private final MountPoint mountPoint;
     private final FuseConnection connection;
     private final ExportHandler handler;
-    private final TransportSession session;
+    /** The transport serving now; earlier ones stay attached as /dev/fuse readers until the end. */
+    private volatile TransportSession session;
+    private final java.util.List<TransportSession> retired = new java.util.concurrent.CopyOnWriteArrayList<>();
     private boolean closed;
 
     private FuseExport(String name, BlockBackend backend, MountPoint mountPoint, FuseConnection connection,
@@ -60,7 +62,8 @@ public final class FuseExport implements AutoCloseable {
             FuseExport export = new FuseExport(name, backend, mp, conn, handler[0], session);
             export.probe();
             return export;
-        } catch (IOException | RuntimeException e) {
+        } catch (IOException | RuntimeException | Error e) {
+            // Error too: a bundle refreshed mid-start throws LinkageError; a mount must never stay unserved
             stop(name, conn, session);
             if (mp != null) {
                 mp.release();
@@ -103,6 +106,21 @@ public final class FuseExport implements AutoCloseable {
         return session;
     }
 
+    /**
+     * Moves the live connection to {@code transport} without unmounting (legacy to io_uring).
+     * The previous session keeps reading /dev/fuse: requests it already took are answered there,
+     * and closing its fds early could hand a reply to a reused fd number.
+     */
+    public synchronized void join(FuseTransport transport) throws IOException {
+        if (closed) {
+            throw new IOException(name + " is closed");
+        }
+        TransportSession next = transport.attach(connection);
+        retired.add(session);
+        session = next;
+        LOG.info("{}: now served by {} ({}), live, same connection", name, transport.name(), next.describe());
+    }
+
     /** Unmounts (draining clients), stops the transport, flushes and closes the backend, removes a created mountpoint. */
     @Override
     public synchronized void close() {
@@ -111,6 +129,16 @@ public final class FuseExport implements AutoCloseable {
         }
         closed = true;
         stop(name, connection, session);
+        for (TransportSession old : retired) {
+            try {
+                if (!old.awaitStopped(ABORT_GRACE_MILLIS)) {
+                    LOG.error("{}: {} threads did not stop", name, old.transport());
+                }
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            old.close();
+        }
         closeQuietly(name, backend);
         mountPoint.release();
         LOG.info("{}: unmounted {}", name, mountPoint.path());

@@ -17,6 +17,8 @@ import org.slf4j.LoggerFactory;
 public final class MountPoint {
     private static final Logger LOG = LoggerFactory.getLogger(MountPoint.class);
 
+    private static final long PROBE_SECONDS = 3;
+
     private final Path path;
     private final boolean created;
 
@@ -75,20 +77,49 @@ public final class MountPoint {
         if (entry.isEmpty() || !entry.get().isFuse()) {
             return;
         }
-        try {
-            Files.readAttributes(p, "size");
+        String state = probe(p);
+        if (state.equals("alive")) {
             return; // answers: a live mount, not ours to touch
-        } catch (IOException e) {
-            if (e.getMessage() == null || !e.getMessage().contains("not connected")) {
-                return;
-            }
+        }
+        if (state.equals("hung")) {
+            // a server that holds the connection but never answers: end the connection first
+            FuseConnection.abort(entry.get().minor(), p.toString());
         }
         int r = Libc.umount2(p.toString(), Libc.MNT_DETACH);
         if (r < 0) {
             throw new MountException("stale FUSE mount at " + p + " cannot be cleared: " + Libc.strerror(-r));
         }
-        LOG.warn("cleared a stale FUSE mount at {} (Transport endpoint is not connected), left by a crashed server",
-                p);
+        LOG.warn(state.equals("hung") ? "cleared a hung FUSE mount at {} (its server stopped answering; connection aborted)"
+                : "cleared a stale FUSE mount at {} (Transport endpoint is not connected), left by a crashed server", p);
+    }
+
+    /**
+     * Stats the mount from a helper thread: "alive", "stale" (ENOTCONN) or "hung" (no answer in
+     * time — a stat on an unserved FUSE mount would block this thread for ever).
+     */
+    private static String probe(Path p) {
+        java.util.concurrent.CompletableFuture<String> result = new java.util.concurrent.CompletableFuture<>();
+        Thread t = new Thread(() -> {
+            try {
+                Files.readAttributes(p, "size");
+                result.complete("alive");
+            } catch (IOException e) {
+                boolean stale = e.getMessage() != null && e.getMessage().contains("not connected");
+                result.complete(stale ? "stale" : "alive");
+            }
+        }, "blockfuse-mount-probe");
+        t.setDaemon(true);
+        t.start();
+        try {
+            return result.get(PROBE_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            return "hung";
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return "alive";
+        } catch (java.util.concurrent.ExecutionException e) {
+            return "alive";
+        }
     }
 
     /** Removes the file if this export created it. */

@@ -219,7 +219,9 @@ public final class Libc {
     public static int pinToCpu(int cpu) {
         ByteBuffer mask = ByteBuffer.allocateDirect(128).order(ByteOrder.nativeOrder());
         mask.put(cpu / 8, (byte) (1 << (cpu % 8)));
-        return C.sched_setaffinity(0, 128, address(mask)) < 0 ? -errno() : 0;
+        int r = C.sched_setaffinity(0, 128, address(mask));
+        java.lang.ref.Reference.reachabilityFence(mask); // only its address went to the kernel
+        return r < 0 ? -errno() : 0;
     }
 
     /** Address of a direct buffer's first byte (its position is not added). */

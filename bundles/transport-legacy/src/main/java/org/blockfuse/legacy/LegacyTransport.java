@@ -78,6 +78,8 @@ public final class LegacyTransport implements FuseTransport {
         } catch (NativeException e) {
             Libc.close(clone);
             throw e;
+        } finally {
+            java.lang.ref.Reference.reachabilityFence(arg); // only its address went to the kernel
         }
         return clone;
     }

@@ -28,6 +28,7 @@ import org.blockfuse.api.TransportInfo;
 import org.blockfuse.fuse.ExportPolicy;
 import org.blockfuse.fuse.FuseExport;
 import org.blockfuse.nativeio.Libc;
+import org.apache.karaf.features.BootFinished;
 import org.osgi.service.cm.Configuration;
 import org.osgi.service.cm.ConfigurationAdmin;
 import org.osgi.service.component.annotations.Activate;
@@ -67,6 +68,13 @@ public final class ExportManager implements ExportService {
     @Reference
     private ConfigurationAdmin configAdmin;
 
+    /**
+     * Karaf registers BootFinished once its boot features are installed. Mounting before that
+     * races the boot's bundle refresh, which can stop our bundles in the middle of a start.
+     */
+    @Reference
+    private BootFinished bootFinished;
+
     private ConfigStore store;
 
     @Activate
@@ -91,7 +99,34 @@ public final class ExportManager implements ExportService {
             policyOption = ReferencePolicyOption.GREEDY)
     void bindTransport(FuseTransport t) {
         transports.put(t.name(), t);
-        worker.execute(this::startWaiting);
+        worker.execute(() -> {
+            startWaiting();
+            upgradeLive(t);
+        });
+    }
+
+    /**
+     * Hot swap: exports on "auto" served by a lower-ranked transport move to {@code t} on their live
+     * connection when {@code t} can join one (legacy to io_uring); the mount never goes away.
+     */
+    private void upgradeLive(FuseTransport t) {
+        if (!active || !t.joinsLiveConnections() || !t.availability().available()) {
+            return;
+        }
+        for (ExportEntry e : exports.values()) {
+            FuseTransport current = transports.get(e.transport);
+            if (e.live == null || !e.spec.transport().equals("auto") || e.transport.equals(t.name())
+                    || (current != null && current.rank() >= t.rank())) {
+                continue;
+            }
+            try {
+                e.live.join(t);
+                e.transport = t.name();
+            } catch (IOException | RuntimeException ex) {
+                LOG.warn("{}: staying on {}: {} could not join the live connection: {}", e.spec.name(), e.transport,
+                        t.name(), ex.getMessage());
+            }
+        }
     }
 
     void unbindTransport(FuseTransport t) {
@@ -210,7 +245,7 @@ public final class ExportManager implements ExportService {
         BlockBackend backend;
         try {
             backend = factory.open(new BackendRequest(spec.image(), spec.writable(), spec.options()));
-        } catch (IOException | RuntimeException ex) {
+        } catch (IOException | RuntimeException | LinkageError ex) {
             fail(e, ex.getMessage());
             return;
         }
@@ -220,7 +255,7 @@ public final class ExportManager implements ExportService {
         try {
             e.live = FuseExport.start(spec.name(), backend, spec.mountpoint(), policy, spec.image().toString(),
                     spec.options(), transport, reason -> worker.execute(() -> halted(e, reason)));
-        } catch (IOException | RuntimeException ex) {
+        } catch (IOException | RuntimeException | LinkageError ex) {
             fail(e, ex.getMessage());
             return;
         }

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# transport-bench.sh — blockfuse transports side by side on one raw image.
+#
+# Runs the same fio matrix (randrw 70/30, 4 KiB, O_DIRECT, libaio, iodepth 1/64 x numjobs 1/4,
+# time-based with ramp, >= 2 repetitions) against:
+#   no-FUSE   fio straight on the image (the limit)
+#   legacy    blockfuse, /dev/fuse read/write transport
+#   io_uring  blockfuse, FUSE-over-io_uring transport
+#   qemu      qemu-storage-daemon's FUSE export (Debian package), aio=io_uring, cache.direct=on
+# and prints a markdown table (read/write MiB/s, mean and p99 latency) plus throughput ratios.
+#
+# How blockfuse is started: without Karaf. The script builds bundles/transport-uring's test classes
+# (Maven, offline, under the shared /tmp/mvn.lock) and runs org.blockfuse.uring.BenchExport, a small
+# main in that module's test sources that mounts the image through FuseConnection + the chosen
+# transport (FuseExport) and unmounts when its stdin closes. Both blockfuse exports open the image
+# with cache=none (O_DIRECT), like qemu's cache.direct=on.
+#
+# Usage: bench/transport-bench.sh [--disk] [--runtime S] [--ramp S] [--reps N] [--quick]
+#                                 [--only "nofuse legacy io_uring qemu"] [--uring-opts "queue-depth=16 ..."]
+#   --disk   image in /tmp (the host disk) instead of /dev/shm
+#   --quick  5 s runs, 1 s ramp, 1 repetition (smoke test, not for numbers)
+# Needs root, fio, qemu-storage-daemon, Java 17, Maven. Run it only on a quiet machine: it records
+# the load average before and after, and warns when the machine was busy.
+# Everything it starts is stopped by PID and every mount is removed on exit (also on Ctrl-C).
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+IMG_DIR=/dev/shm
+RUNTIME=20
+RAMP=5
+REPS=2
+ONLY="nofuse legacy io_uring qemu"
+URING_OPTS=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --disk) IMG_DIR=/tmp ;;
+    --runtime) RUNTIME=$2; shift ;;
+    --ramp) RAMP=$2; shift ;;
+    --reps) REPS=$2; shift ;;
+    --quick) RUNTIME=5; RAMP=1; REPS=1 ;;
+    --only) ONLY=$2; shift ;;
+    --uring-opts) URING_OPTS=$2; shift ;;
+    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    *) echo "unknown option $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+[ "$(id -u)" = 0 ] || { echo "needs root (mounts)" >&2; exit 1; }
+
+IMG=$IMG_DIR/uring-bench-$$.raw
+MNT=/tmp/uring-bench-$$-mnt.img
+WORK=/tmp/uring-bench-$$
+mkdir -p "$WORK"
+CTL=$WORK/ctl
+SERVER_PID=""
+CP=""
+
+stop_server() {
+  if [ -n "$SERVER_PID" ]; then
+    exec 7>&- 2>/dev/null || true            # BenchExport: stdin closes -> unmount, exit
+    if [ -n "${QSD:-}" ]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; fi
+    for _ in $(seq 1 150); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$SERVER_PID" 2>/dev/null; then
+      echo "server $SERVER_PID did not stop; sending TERM" >&2
+      kill -TERM "$SERVER_PID" 2>/dev/null || true
+      sleep 2
+      kill -KILL "$SERVER_PID" 2>/dev/null || true
+    fi
+    wait "$SERVER_PID" 2>/dev/null || true
+    SERVER_PID=""; QSD=""
+  fi
+  if grep -q " $MNT " /proc/mounts; then
+    umount -l "$MNT" 2>/dev/null || true
+  fi
+}
+cleanup() {
+  stop_server
+  rm -f "$IMG" "$MNT" "$CTL"
+  if [ -z "${KEEP_WORK:-}" ]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+wait_mounted() {
+  for _ in $(seq 1 100); do
+    grep -q " $MNT " /proc/mounts && return 0
+    kill -0 "$SERVER_PID" 2>/dev/null || return 1
+    sleep 0.1
+  done
+  return 1
+}
+
+build() {
+  echo "building test classes and classpath (offline, under /tmp/mvn.lock)..." >&2
+  (cd "$ROOT" && flock /tmp/mvn.lock mvn -B -o -q -pl bundles/transport-uring test-compile \
+      dependency:build-classpath -Dmdep.outputFile="$WORK/cp.txt" -Dmdep.includeScope=test >&2)
+  CP="$ROOT/bundles/transport-uring/target/test-classes:$ROOT/bundles/transport-uring/target/classes:$(cat "$WORK/cp.txt")"
+}
+
+start_blockfuse() { # transport [opts...]
+  local transport=$1; shift
+  touch "$MNT"
+  rm -f "$CTL"; mkfifo "$CTL"
+  java -Xmx512m -cp "$CP" org.blockfuse.uring.BenchExport "$transport" "$IMG" "$MNT" cache=none "$@" \
+      < "$CTL" > "$WORK/server.out" 2> "$WORK/server.err" &
+  SERVER_PID=$!
+  exec 7> "$CTL"
+  for _ in $(seq 1 300); do
+    grep -q '^READY' "$WORK/server.out" 2>/dev/null && { sed -n 's/^READY /    /p' "$WORK/server.out" >&2; return 0; }
+    kill -0 "$SERVER_PID" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "blockfuse $transport did not start:" >&2; cat "$WORK/server.err" >&2
+  return 1
+}
+
+start_qemu() {
+  touch "$MNT"
+  QSD=1
+  local direct=on
+  qemu-storage-daemon \
+      --blockdev node-name=prot,driver=file,filename="$IMG",cache.direct=$direct,aio=io_uring \
+      --blockdev node-name=fmt,driver=raw,file=prot \
+      --export type=fuse,id=exp0,node-name=fmt,mountpoint="$MNT",writable=on \
+      > "$WORK/qsd.out" 2>&1 &
+  SERVER_PID=$!
+  wait_mounted || { echo "qemu-storage-daemon did not mount:" >&2; cat "$WORK/qsd.out" >&2; return 1; }
+}
+
+run_fio() { # file iodepth numjobs -> json file
+  local file=$1 qd=$2 jobs=$3 out=$4
+  fio --name=bench --filename="$file" --rw=randrw --rwmixread=70 --bs=4k --direct=1 --ioengine=libaio \
+      --size=1G --iodepth="$qd" --numjobs="$jobs" --group_reporting --time_based --runtime="$RUNTIME" \
+      --ramp_time="$RAMP" --output-format=json --output="$out" >/dev/null
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+echo "load average before: $LOAD_BEFORE" >&2
+if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 0.5) }'; then
+  echo "WARNING: the machine is not quiet (load ${LOAD_BEFORE%% *}); numbers will be noisy" >&2
+fi
+
+case " $ONLY " in *" legacy "*|*" io_uring "*) build ;; esac
+
+echo "creating a 1 GiB image $IMG (random data)..." >&2
+dd if=/dev/urandom of="$IMG" bs=1M count=1024 status=none
+
+for variant in $ONLY; do
+  echo "== $variant" >&2
+  target=$MNT
+  case "$variant" in
+    nofuse) target=$IMG ;;
+    legacy) start_blockfuse legacy ;;
+    io_uring) # shellcheck disable=SC2086
+      start_blockfuse io_uring $URING_OPTS ;;
+    qemu) start_qemu ;;
+    *) echo "unknown variant $variant" >&2; exit 2 ;;
+  esac
+  for qd in 1 64; do
+    for jobs in 1 4; do
+      for rep in $(seq 1 "$REPS"); do
+        echo "   iodepth=$qd numjobs=$jobs rep $rep" >&2
+        run_fio "$target" "$qd" "$jobs" "$WORK/$variant-qd$qd-j$jobs-r$rep.json"
+      done
+    done
+  done
+  if [ "$variant" = io_uring ]; then
+    stop_server
+    sed -n 's/^SERVED/    served over the rings:/p' "$WORK/server.out" >&2
+  else
+    stop_server
+  fi
+done
+LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
+
+python3 - "$WORK" "$ONLY" "$REPS" "$RUNTIME" "$RAMP" "$IMG_DIR" "$LOAD_BEFORE" "$LOAD_AFTER" <<'PY'
+import json, sys, statistics, os
+work, only, reps, runtime, ramp, imgdir, lb, la = sys.argv[1:9]
+variants = only.split()
+reps = int(reps)
+def load(v, qd, j):
+    rs = []
+    for r in range(1, reps + 1):
+        with open(os.path.join(work, f"{v}-qd{qd}-j{j}-r{r}.json")) as f:
+            d = json.load(f)["jobs"][0]
+        rd, wr = d["read"], d["write"]
+        n = rd["total_ios"] + wr["total_ios"]
+        mean = (rd["lat_ns"]["mean"] * rd["total_ios"] + wr["lat_ns"]["mean"] * wr["total_ios"]) / max(n, 1)
+        p99 = lambda x: x["clat_ns"].get("percentile", {}).get("99.000000", 0)
+        rs.append(dict(r=rd["bw"] / 1024, w=wr["bw"] / 1024, mean=mean / 1000, p99r=p99(rd) / 1000, p99w=p99(wr) / 1000))
+    return {k: statistics.mean(x[k] for x in rs) for k in rs[0]}, rs
+names = {"nofuse": "no-FUSE", "legacy": "blockfuse legacy", "io_uring": "blockfuse io_uring", "qemu": "qemu-storage-daemon"}
+print(f"### transport bench: image on {imgdir}, randrw 70/30 bs=4k direct=1 libaio, {runtime}s + {ramp}s ramp, mean of {reps} run(s)\n")
+print(f"load average before: {lb}; after: {la}\n")
+print("| iodepth | jobs | variant | read MiB/s | write MiB/s | mean lat µs | p99 read µs | p99 write µs | spread of total MiB/s |")
+print("|---:|---:|---|---:|---:|---:|---:|---:|---|")
+tot = {}
+for qd in (1, 64):
+    for j in (1, 4):
+        for v in variants:
+            m, rs = load(v, qd, j)
+            tot[(v, qd, j)] = m["r"] + m["w"]
+            spread = f"{min(x['r'] + x['w'] for x in rs):.0f}–{max(x['r'] + x['w'] for x in rs):.0f}"
+            print(f"| {qd} | {j} | {names[v]} | {m['r']:.1f} | {m['w']:.1f} | {m['mean']:.0f} | {m['p99r']:.0f} | {m['p99w']:.0f} | {spread} |")
+pairs = [(a, b) for a, b in (("io_uring", "legacy"), ("io_uring", "nofuse"), ("io_uring", "qemu"), ("legacy", "qemu")) if a in variants and b in variants]
+if pairs:
+    print("\n| iodepth | jobs | " + " | ".join(f"{names[a]} / {names[b]}" for a, b in pairs) + " |")
+    print("|---:|---:|" + "---:|" * len(pairs))
+    for qd in (1, 64):
+        for j in (1, 4):
+            print(f"| {qd} | {j} | " + " | ".join(f"{tot[(a, qd, j)] / tot[(b, qd, j)]:.2f}" if tot[(b, qd, j)] else "-" for a, b in pairs) + " |")
+PY

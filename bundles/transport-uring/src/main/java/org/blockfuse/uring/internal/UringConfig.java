@@ -1,0 +1,94 @@
+package org.blockfuse.uring.internal;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+
+import org.blockfuse.api.FuseChannel;
+
+/**
+ * The shape of one session, from the channel's options:
+ * <ul>
+ * <li>{@code queue-depth}: entries per queue; default {@link #DEFAULT_DEPTH}, lowered so that all
+ *     ring buffers of the export stay under {@link #DEFAULT_BUDGET} bytes;</li>
+ * <li>{@code workers}: backend helpers per queue (0 = always inline); default depth - 1;</li>
+ * <li>{@code offload-threshold-us}: mean service time above which batches go to the workers (default 20);</li>
+ * <li>{@code pin-cpus}: pin each queue's thread to its CPU (default false).</li>
+ * </ul>
+ */
+public record UringConfig(int queues, int depth, int payloadSize, int workers, long offloadNanos, boolean pinCpus) {
+    public static final int DEFAULT_DEPTH = 16;
+    public static final long DEFAULT_BUDGET = 64L << 20;
+    static final int PAGE = 4096;
+    /** The kernel's page limit per request when FUSE_MAX_PAGES was not negotiated. */
+    static final int LEGACY_MAX_PAGES = 32;
+
+    public static UringConfig of(FuseChannel channel) throws IOException {
+        Map<String, String> o = channel.options();
+        int queues = possibleCpus();
+        int payload = payloadSize(channel);
+        int depth;
+        if (o.containsKey("queue-depth")) {
+            depth = parse(o, "queue-depth", 1, 4096);
+        } else {
+            long perEntry = QueueMemory.bytesFor(1, payload);
+            long fit = (DEFAULT_BUDGET - 1) / ((long) queues * perEntry);
+            depth = (int) Math.max(1, Math.min(DEFAULT_DEPTH, fit));
+        }
+        // "workers" belongs to the legacy transport; ours are per queue
+        int workers = o.containsKey("queue-workers") ? parse(o, "queue-workers", 0, 1024) : depth - 1;
+        long offload = TimeUnit.MICROSECONDS.toNanos(
+                o.containsKey("offload-threshold-us") ? parse(o, "offload-threshold-us", 0, 10_000_000) : 20);
+        boolean pin = Boolean.parseBoolean(o.getOrDefault("pin-cpus", "false"));
+        return new UringConfig(queues, depth, payload, workers, offload, pin);
+    }
+
+    /**
+     * The kernel refuses payload buffers smaller than max(8192, max_write, max_pages x 4096)
+     * (fuse_uring_create).
+     */
+    static int payloadSize(FuseChannel channel) {
+        int maxPages = channel.maxPages();
+        return Math.max(8192, Math.max(channel.maxWrite(), maxPages * PAGE));
+    }
+
+    private static int parse(Map<String, String> o, String key, int min, int max) throws IOException {
+        try {
+            int v = Integer.parseInt(o.get(key).trim());
+            if (v < min || v > max) {
+                throw new IOException(key + "=" + v + " is outside " + min + ".." + max);
+            }
+            return v;
+        } catch (NumberFormatException e) {
+            throw new IOException(key + "=" + o.get(key) + " is not a number");
+        }
+    }
+
+    /**
+     * num_possible_cpus(): the kernel has one FUSE queue per possible CPU (not per online CPU), and
+     * switches to the rings only when every one of them has an entry.
+     */
+    public static int possibleCpus() throws IOException {
+        return countCpuList(Files.readString(Path.of("/sys/devices/system/cpu/possible")).trim());
+    }
+
+    /** Counts a kernel CPU list such as {@code 0-3,8,10-11}. */
+    static int countCpuList(String list) {
+        int n = 0;
+        for (String part : list.split(",")) {
+            if (part.isEmpty()) {
+                continue;
+            }
+            int dash = part.indexOf('-');
+            n += dash < 0 ? 1 : Integer.parseInt(part.substring(dash + 1)) - Integer.parseInt(part.substring(0, dash)) + 1;
+        }
+        return n;
+    }
+
+    /** Reserved bytes of all ring buffers of one export. */
+    public long memoryBytes() {
+        return queues * QueueMemory.bytesFor(depth, payloadSize);
+    }
+}

@@ -1,0 +1,64 @@
+package org.blockfuse.uring;
+
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.Map;
+import java.util.concurrent.CountDownLatch;
+
+import org.blockfuse.api.BackendRequest;
+import org.blockfuse.api.FuseTransport;
+import org.blockfuse.fuse.ExportPolicy;
+import org.blockfuse.fuse.FuseExport;
+import org.blockfuse.legacy.LegacyTransport;
+import org.blockfuse.raw.RawBackendFactory;
+
+/**
+ * Exports one raw image without Karaf, for bench/transport-bench.sh:
+ * {@code BenchExport legacy|io_uring IMAGE MOUNTPOINT [key=value ...]}. Keys {@code cache} go to the
+ * raw backend, everything else to the transport. Prints "READY &lt;layout&gt;" once the mount answers,
+ * serves until SIGTERM/SIGINT or until stdin closes, then unmounts.
+ */
+public final class BenchExport {
+    private BenchExport() {
+    }
+
+    public static void main(String[] args) throws Exception {
+        if (args.length < 3) {
+            System.err.println("usage: BenchExport legacy|io_uring IMAGE MOUNTPOINT [key=value ...]");
+            System.exit(2);
+        }
+        FuseTransport transport = args[0].equals("legacy") ? new LegacyTransport() : new UringTransport();
+        if (!transport.availability().available()) {
+            System.err.println(args[0] + " unavailable: " + transport.availability().reason());
+            System.exit(3);
+        }
+        Map<String, String> backendOptions = new HashMap<>();
+        Map<String, String> options = new HashMap<>();
+        for (int i = 3; i < args.length; i++) {
+            String[] kv = args[i].split("=", 2);
+            (kv[0].equals("cache") ? backendOptions : options).put(kv[0], kv.length > 1 ? kv[1] : "");
+        }
+        Path image = Path.of(args[1]);
+        FuseExport export = FuseExport.start("bench", new RawBackendFactory().open(new BackendRequest(image, true,
+                backendOptions)), Path.of(args[2]), new ExportPolicy(true, false, true, 0, 0), image.toString(),
+                options, transport, reason -> System.err.println("halted: " + reason));
+        CountDownLatch done = new CountDownLatch(1);
+        Thread closer = new Thread(() -> {
+            export.close();
+            done.countDown();
+        });
+        Runtime.getRuntime().addShutdownHook(closer);
+        System.out.println("READY " + export.session().describe());
+        System.out.flush();
+        while (System.in.read() >= 0) {
+            // serve until stdin closes
+        }
+        Runtime.getRuntime().removeShutdownHook(closer);
+        closer.run();
+        if (export.session() instanceof org.blockfuse.uring.internal.UringSession) {
+            var s = (org.blockfuse.uring.internal.UringSession) export.session();
+            System.out.println("SERVED " + s.requestsServed() + " OFFLOADED " + s.requestsOffloaded());
+        }
+        done.await();
+    }
+}
