@@ -40,6 +40,11 @@ public class ExportIT extends KarafSupport {
     @Inject
     BundleContext context;
 
+    private Bundle bundle(String symbolicName) {
+        return Arrays.stream(context.getBundles()).filter(b -> b.getSymbolicName().equals(symbolicName)).findFirst()
+                .orElseThrow(() -> new AssertionError("no bundle " + symbolicName));
+    }
+
     @Configuration
     public Option[] config() {
         return baseConfig();
@@ -247,8 +252,7 @@ public class ExportIT extends KarafSupport {
         Path mount = dir.resolve("restart.img");
         run("blockfuse:export-add --writable again " + image + " " + mount);
         try {
-            Bundle export = Arrays.stream(context.getBundles())
-                    .filter(b -> b.getSymbolicName().equals("org.blockfuse.export")).findFirst().orElseThrow();
+            Bundle export = bundle("org.blockfuse.export");
             export.stop();
             assertFalse(isMounted(mount));
             assertFalse(isMounted(Path.of(DEMO_MOUNT)));
@@ -397,8 +401,7 @@ public class ExportIT extends KarafSupport {
         Path image = newImage(dir, "swap.raw");
         Path mount = dir.resolve("swap.img");
         run("blockfuse:export-add --writable swap " + image + " " + mount);
-        Bundle uring = Arrays.stream(context.getBundles())
-                .filter(b -> b.getSymbolicName().equals("org.blockfuse.transport-uring")).findFirst().orElseThrow();
+        Bundle uring = bundle("org.blockfuse.transport-uring");
         try {
             awaitTransport("swap", "io_uring", 30);
             // io_uring leaves: no connection can move back to /dev/fuse, so the export is mounted anew on legacy
@@ -449,8 +452,7 @@ public class ExportIT extends KarafSupport {
         run("blockfuse:export-add --transport legacy feat " + image + " " + mount);
         try {
             // the transport's service goes away exactly as on feature:uninstall (which the boot feature would veto)
-            Bundle legacy = Arrays.stream(context.getBundles())
-                    .filter(b -> b.getSymbolicName().equals("org.blockfuse.transport-legacy")).findFirst().orElseThrow();
+            Bundle legacy = bundle("org.blockfuse.transport-legacy");
             legacy.stop();
             try {
                 assertFalse("exports on the transport are unmounted", isMounted(mount));

@@ -44,6 +44,7 @@ public final class Ring implements AutoCloseable {
      */
     public static Ring create(int entries) throws IOException {
         ByteBuffer params = ByteBuffer.allocateDirect(Params.SIZE).order(ByteOrder.nativeOrder());
+        // measured here: SINGLE_ISSUER|DEFER_TASKRUN and COOP_TASKRUN|TASKRUN_FLAG change nothing at QD 1
         params.putInt(Params.FLAGS, IoUringAbi.SETUP_SQE128 | IoUringAbi.SETUP_SUBMIT_ALL);
         int fd = IoUringSys.setup(entries, Libc.address(params));
         if (fd < 0) {
