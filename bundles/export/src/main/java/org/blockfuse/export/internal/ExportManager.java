@@ -38,6 +38,8 @@ import org.osgi.service.component.annotations.Reference;
 import org.osgi.service.component.annotations.ReferenceCardinality;
 import org.osgi.service.component.annotations.ReferencePolicy;
 import org.osgi.service.component.annotations.ReferencePolicyOption;
+import org.osgi.framework.Bundle;
+import org.osgi.framework.BundleContext;
 import org.osgi.framework.InvalidSyntaxException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -77,10 +79,22 @@ public final class ExportManager implements ExportService {
 
     private ConfigStore store;
 
+    private BundleContext context;
+
     @Activate
-    void activate() {
+    void activate(BundleContext context) {
+        this.context = context;
         store = new ConfigStore(configAdmin);
         active = true;
+    }
+
+    /** While Karaf shuts down, a departing transport must not make exports remount on another one. */
+    private boolean shuttingDown() {
+        try {
+            return context == null || context.getBundle(0).getState() == Bundle.STOPPING;
+        } catch (IllegalStateException e) {
+            return true;
+        }
     }
 
     @Deactivate
@@ -142,7 +156,9 @@ public final class ExportManager implements ExportService {
                     e.detail = "transport " + t.name() + " went away";
                 }
             }
-            startWaiting();
+            if (!shuttingDown()) {
+                startWaiting();
+            }
         });
     }
 
@@ -178,19 +194,26 @@ public final class ExportManager implements ExportService {
                 LOG.error("export {}: configuration {} duplicates the name of {}; ignored", name, pid, old.pid);
                 return;
             }
-            if (old != null) {
-                stop(old);
-                exports.remove(name);
-            }
             ExportSpec spec;
             try {
                 spec = ExportSpecs.fromProperties(name, props);
             } catch (ExportException e) {
+                if (old != null) {
+                    stop(old);
+                    exports.remove(name);
+                }
                 ExportEntry bad = new ExportEntry(pid, new ExportSpec(name, Path.of(String.valueOf(props.get("image"))),
                         "?", Path.of(String.valueOf(props.get("mountpoint"))), false, false, "auto", "auto", Map.of()));
                 fail(bad, e.getMessage());
                 exports.put(name, bad);
                 return;
+            }
+            if (old != null && old.spec.equals(spec) && old.live != null) {
+                return; // only bookkeeping keys changed (e.g. the file watcher added its file name)
+            }
+            if (old != null) {
+                stop(old);
+                exports.remove(name);
             }
             ExportEntry entry = new ExportEntry(pid, spec);
             exports.put(name, entry);
@@ -213,7 +236,7 @@ public final class ExportManager implements ExportService {
 
     private void startWaiting() {
         for (ExportEntry e : exports.values()) {
-            if (e.state.equals(ExportEntry.WAITING) && active) {
+            if (e.state.equals(ExportEntry.WAITING) && active && !shuttingDown()) {
                 start(e);
             }
         }
