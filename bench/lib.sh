@@ -57,4 +57,13 @@ r, w = side("read"), side("write")
 print("%.1f %.1f %.1f %.1f %.1f %.1f" % (r[0], w[0], r[1], r[2], w[1], w[2]))'
 }
 
+# Builds bundles/transport-uring's test classes (offline, under the shared Maven lock) and prints the
+# classpath that runs org.blockfuse.uring.BenchExport, the Karaf-less export server of the benches.
+bench_export_classpath() {
+  local work=$1
+  (cd "$BF_ROOT" && flock /tmp/mvn.lock mvn -B -o -q -pl bundles/transport-uring test-compile \
+      dependency:build-classpath -Dmdep.outputFile="$work/cp.txt" -Dmdep.includeScope=test >&2)
+  echo "$BF_ROOT/bundles/transport-uring/target/test-classes:$BF_ROOT/bundles/transport-uring/target/classes:$(cat "$work/cp.txt")"
+}
+
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }

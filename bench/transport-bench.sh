@@ -25,6 +25,7 @@
 set -euo pipefail
 
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib.sh"
 IMG_DIR=/dev/shm
 RUNTIME=20
 RAMP=5
@@ -92,9 +93,7 @@ wait_mounted() {
 
 build() {
   echo "building test classes and classpath (offline, under /tmp/mvn.lock)..." >&2
-  (cd "$ROOT" && flock /tmp/mvn.lock mvn -B -o -q -pl bundles/transport-uring test-compile \
-      dependency:build-classpath -Dmdep.outputFile="$WORK/cp.txt" -Dmdep.includeScope=test >&2)
-  CP="$ROOT/bundles/transport-uring/target/test-classes:$ROOT/bundles/transport-uring/target/classes:$(cat "$WORK/cp.txt")"
+  CP=$(bench_export_classpath "$WORK")
 }
 
 start_blockfuse() { # transport [opts...]

@@ -17,10 +17,8 @@ cleanup() {
   rm -rf "$WORK" "$IMG"
 }
 trap cleanup EXIT
-export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
-(cd "$ROOT" && flock /tmp/mvn.lock mvn -B -o -q -pl bundles/transport-uring test-compile \
-    dependency:build-classpath -Dmdep.outputFile="$WORK/cp.txt" -Dmdep.includeScope=test >&2)
-CP="$ROOT/bundles/transport-uring/target/test-classes:$ROOT/bundles/transport-uring/target/classes:$(cat "$WORK/cp.txt")"
+source "$(dirname "$0")/lib.sh"
+CP=$(bench_export_classpath "$WORK")
 truncate -s 1G "$IMG"
 
 rss() { awk '/VmRSS/ {printf "%.1f", $2/1024}' "/proc/$1/status"; }

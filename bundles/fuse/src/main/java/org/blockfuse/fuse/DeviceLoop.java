@@ -72,10 +72,13 @@ public final class DeviceLoop implements Runnable {
                 }
                 return; // ENODEV: unmounted, ECONNABORTED: aborted; both end the loop normally
             }
+            String wrong = views.accept((int) n);
+            if (wrong != null) {
+                channel.halt(wrong); // a framing violation: halt, never guess
+                return;
+            }
             payload.clear();
-            int result = handler instanceof ExportHandler
-                    ? ((ExportHandler) handler).handle(views, (int) n, payload)
-                    : handler.handle(request.clear().limit((int) n), payload);
+            int result = handler.handle(views.header(), views.args(), views.payload(), payload);
             if (result == RequestHandler.NO_REPLY) {
                 continue;
             }

@@ -5,6 +5,7 @@ import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 import org.blockfuse.api.BlockBackend;
@@ -57,7 +58,8 @@ public final class ExportHandler implements RequestHandler {
     /** Resizes take the write lock so no read or write sees the size change under it. */
     private final ReentrantReadWriteLock resizeLock = new ReentrantReadWriteLock();
     private final AtomicLong ioErrors = new AtomicLong();
-    private final AtomicLong requests = new AtomicLong();
+    /** Counted by every transport thread at once: a LongAdder keeps them off one cache line. */
+    private final LongAdder requests = new LongAdder();
 
     public ExportHandler(String name, BlockBackend backend, ExportPolicy policy, ProtocolGuard guard) {
         this.name = name;
@@ -70,14 +72,14 @@ public final class ExportHandler implements RequestHandler {
     }
 
     public long requests() {
-        return requests.get();
+        return requests.sum();
     }
 
     public long ioErrors() {
         return ioErrors.get();
     }
 
-    /** Legacy layout; allocates its views (transports keep a {@link LegacyRequest} per buffer instead). */
+    /** Legacy layout; allocates its views (DeviceLoop keeps a {@link LegacyRequest} per buffer instead). */
     @Override
     public int handle(ByteBuffer request, ByteBuffer reply) {
         if (request.capacity() < InHeader.SIZE) {
@@ -85,15 +87,6 @@ public final class ExportHandler implements RequestHandler {
         }
         LegacyRequest r = new LegacyRequest(request);
         String wrong = r.accept(request.limit());
-        if (wrong != null) {
-            return violation(wrong);
-        }
-        return dispatch(r.opcode(), r.header(), r.args(), r.payload(), reply);
-    }
-
-    /** Legacy layout through views the caller keeps; allocation-free. */
-    public int handle(LegacyRequest r, int length, ByteBuffer reply) {
-        String wrong = r.accept(length);
         if (wrong != null) {
             return violation(wrong);
         }
@@ -120,7 +113,7 @@ public final class ExportHandler implements RequestHandler {
     }
 
     private int dispatch(int opcode, ByteBuffer header, ByteBuffer args, ByteBuffer payload, ByteBuffer reply) {
-        requests.incrementAndGet();
+        requests.increment();
         reply.order(ByteOrder.LITTLE_ENDIAN);
         args.order(ByteOrder.LITTLE_ENDIAN);
         try {
