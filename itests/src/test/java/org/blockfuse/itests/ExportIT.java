@@ -327,7 +327,7 @@ public class ExportIT extends KarafSupport {
             try {
                 String out = exec("fio", "--name=verify", "--filename=" + mount, "--rw=randrw", "--bs=4k",
                         "--ioengine=libaio", "--direct=1", "--iodepth=16", "--numjobs=4", "--size=16M",
-                        "--offset_increment=16M", "--verify=crc32c", "--group_reporting");
+                        "--offset_increment=16M", "--verify=crc32c", "--verify_state_save=0", "--group_reporting");
                 assertTrue(out, out.contains("err= 0"));
                 assertFalse(out, out.contains("verify: bad"));
             } finally {
@@ -422,7 +422,7 @@ public class ExportIT extends KarafSupport {
             }
             String out = exec("fio", "--name=after-swap", "--filename=" + mount, "--rw=randrw", "--bs=4k",
                     "--ioengine=libaio", "--direct=1", "--iodepth=8", "--numjobs=2", "--size=8M",
-                    "--offset_increment=8M", "--verify=crc32c", "--group_reporting");
+                    "--offset_increment=8M", "--verify=crc32c", "--verify_state_save=0", "--group_reporting");
             assertTrue(out, out.contains("err= 0"));
         } finally {
             if (uring.getState() != Bundle.ACTIVE) {

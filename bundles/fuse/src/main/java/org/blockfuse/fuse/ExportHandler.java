@@ -37,6 +37,7 @@ public final class ExportHandler implements RequestHandler {
     private static final int S_IFREG = 0100000;
     private static final int O_ACCMODE = 3;
     private static final int WRITE_BITS = 0222;
+    private static final int GROUP_OTHER_BITS = 0077;
     private static final int BLOCK_SIZE = 4096;
     private static final long ATTR_VALID_SECONDS = 1;
     private static final int SECTOR = 512;
@@ -179,8 +180,11 @@ public final class ExportHandler implements RequestHandler {
     }
 
     /**
-     * SETATTR: size resizes a writable image; mode may change permission bits but never make a
-     * read-only export writable; owner changes only with allow-other (as QEMU); times are not stored.
+     * SETATTR (QEMU's rules): size resizes a writable image; mode may change the permission bits,
+     * but never adds a write bit to a read-only export (EROFS) and never opens the file to group or
+     * others without allow-other (EPERM: the kernel would not deliver their requests anyway, and the
+     * bits would lie); owner changes only with allow-other; times are not stored. Everything is
+     * checked before anything changes, so a refused request leaves the file as it was.
      */
     private int setattr(ByteBuffer header, ByteBuffer args, ByteBuffer reply) throws IOException {
         int valid = args.getInt(SetattrIn.VALID);
@@ -195,6 +199,9 @@ public final class ExportHandler implements RequestHandler {
             int newMode = args.getInt(SetattrIn.MODE);
             if ((newMode & 0170000) != 0 && (newMode & 0170000) != S_IFREG) {
                 return -Errno.EINVAL;
+            }
+            if (!policy.allowOther() && (newMode & GROUP_OTHER_BITS) != 0) {
+                return -Errno.EPERM;
             }
             if (!policy.writable() && (newMode & WRITE_BITS) != 0) {
                 return -Errno.EROFS;
@@ -328,8 +335,10 @@ public final class ExportHandler implements RequestHandler {
     }
 
     /**
-     * FALLOCATE: 0 allocates (growing a growable export), PUNCH_HOLE|KEEP_SIZE discards,
-     * ZERO_RANGE writes zeroes; the rest is not supported.
+     * FALLOCATE: 0 allocates, and past the end it is an explicit resize (like truncate, as QEMU):
+     * it grows any writable export, growable or not, and the new range is allocated. Only writes
+     * past the end depend on growable. PUNCH_HOLE|KEEP_SIZE discards, ZERO_RANGE writes zeroes
+     * (growing only a growable export); the rest is not supported.
      */
     private int fallocate(ByteBuffer args) throws IOException {
         long offset = args.getLong(FallocateIn.OFFSET);
@@ -354,7 +363,7 @@ public final class ExportHandler implements RequestHandler {
             return -Errno.EOPNOTSUPP;
         }
         if (!keepSize && end > backend.size()) {
-            if (!policy.growable()) {
+            if (op == FallocateIn.ZERO_RANGE && !policy.growable()) {
                 return -Errno.ENOSPC;
             }
             grow(end);

@@ -53,9 +53,10 @@ public final class FuseConnection implements FuseChannel {
      * Opens /dev/fuse, mounts it on the regular file {@code target} and answers INIT.
      * On failure nothing stays mounted or open.
      */
-    public static FuseConnection mount(String name, Path target, String source, boolean allowOther,
+    public static FuseConnection mount(String name, MountPoint mountPoint, String source, boolean allowOther,
             Map<String, String> options, Function<ExportHandler.ProtocolGuard, RequestHandler> handlers)
             throws IOException {
+        Path target = mountPoint.path();
         int wantWrite = DEFAULT_MAX_WRITE;
         int fd = Libc.open("/dev/fuse", Libc.O_RDWR, 0);
         boolean ok = false;
@@ -63,7 +64,7 @@ public final class FuseConnection implements FuseChannel {
             String data = "fd=" + fd + ",rootmode=100000,user_id=" + Libc.getuid() + ",group_id=" + Libc.getgid()
                     + ",default_permissions,max_read=" + wantWrite + (allowOther ? ",allow_other" : "");
             try {
-                Libc.mount(source, target.toString(), FS_TYPE, Libc.MS_NOSUID | Libc.MS_NODEV, data);
+                Libc.mount(source, mountPoint.mountTarget(), FS_TYPE, Libc.MS_NOSUID | Libc.MS_NODEV, data);
             } catch (IOException e) {
                 throw new MountException("cannot mount " + target + ": " + e.getMessage(), e);
             }

@@ -55,7 +55,7 @@ public final class FuseExport implements AutoCloseable {
         ExportHandler[] handler = new ExportHandler[1];
         try {
             mp = MountPoint.prepare(target);
-            conn = FuseConnection.mount(name, mp.path(), source, policy.allowOther(), options,
+            conn = FuseConnection.mount(name, mp, source, policy.allowOther(), options,
                     guard -> handler[0] = new ExportHandler(name, backend, policy, guard));
             conn.onHalt(onHalt);
             session = transport.attach(conn);

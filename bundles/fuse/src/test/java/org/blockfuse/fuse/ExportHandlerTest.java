@@ -63,7 +63,7 @@ class ExportHandlerTest {
         assertEquals(1000, reply.getInt(AttrOut.UID));
         assertEquals(1, reply.getInt(AttrOut.NLINK));
         call(handler(b, false, false, true), request(Op.GETATTR, a -> { }, new byte[0]));
-        assertEquals(0100444, reply.getInt(AttrOut.MODE), "read-only, open to others");
+        assertEquals(0100400, reply.getInt(AttrOut.MODE), "read-only: allow-other does not open the file to others (QEMU)");
     }
 
     @Test
@@ -115,12 +115,47 @@ class ExportHandlerTest {
         assertEquals(AttrOut.SIZE, call(h, request(Op.SETATTR, a -> a.putInt(0, FuseAbi.SetattrIn.FATTR_SIZE).putLong(16, 8192), new byte[0])));
         assertEquals(8192, b.size());
         assertEquals(8192, reply.getLong(AttrOut.SIZE_FIELD));
-        assertEquals(AttrOut.SIZE, call(h, request(Op.SETATTR, a -> a.putInt(0, FuseAbi.SetattrIn.FATTR_MODE).putInt(68, 0100640), new byte[0])));
-        assertEquals(0100640, reply.getInt(AttrOut.MODE));
+        assertEquals(AttrOut.SIZE, call(h, request(Op.SETATTR, a -> a.putInt(0, FuseAbi.SetattrIn.FATTR_MODE).putInt(68, 0100400), new byte[0])));
+        assertEquals(0100400, reply.getInt(AttrOut.MODE));
         assertEquals(-Errno.EOPNOTSUPP, call(h, request(Op.SETATTR, a -> a.putInt(0, FuseAbi.SetattrIn.FATTR_UID).putInt(76, 5), new byte[0])));
         ExportHandler open = handler(b, true, false, true);
         assertEquals(AttrOut.SIZE, call(open, request(Op.SETATTR, a -> a.putInt(0, FuseAbi.SetattrIn.FATTR_UID).putInt(76, 5), new byte[0])));
         assertEquals(5, reply.getInt(AttrOut.UID));
+    }
+
+    @Test
+    void modeIsOwnerOnlyWhateverAllowOtherSays() {
+        for (boolean allowOther : new boolean[] { false, true }) {
+            assertEquals(AttrOut.SIZE, call(handler(new MemoryBackend(SIZE, true), true, false, allowOther),
+                    request(Op.GETATTR, a -> { }, new byte[0])));
+            assertEquals(0100600, reply.getInt(AttrOut.MODE), "writable, allow-other " + allowOther);
+            assertEquals(AttrOut.SIZE, call(handler(new MemoryBackend(SIZE, false), false, false, allowOther),
+                    request(Op.GETATTR, a -> { }, new byte[0])));
+            assertEquals(0100400, reply.getInt(AttrOut.MODE), "read-only, allow-other " + allowOther);
+        }
+    }
+
+    @Test
+    void groupAndOtherBitsNeedAllowOtherAndARefusalChangesNothing() {
+        ExportHandler closed = handler(new MemoryBackend(SIZE, true), true, false, false);
+        for (int bits : new int[] { 0640, 0604, 0644, 0660, 0606, 0610 }) {
+            assertEquals(-Errno.EPERM, call(closed, request(Op.SETATTR,
+                    a -> a.putInt(0, FuseAbi.SetattrIn.FATTR_MODE).putInt(68, 0100000 | bits), new byte[0])), Integer.toOctalString(bits));
+        }
+        call(closed, request(Op.GETATTR, a -> { }, new byte[0]));
+        assertEquals(0100600, reply.getInt(AttrOut.MODE));
+
+        ExportHandler open = handler(new MemoryBackend(SIZE, true), true, false, true);
+        assertEquals(AttrOut.SIZE, call(open, request(Op.SETATTR,
+                a -> a.putInt(0, FuseAbi.SetattrIn.FATTR_MODE).putInt(68, 0100444), new byte[0])));
+        assertEquals(0100444, reply.getInt(AttrOut.MODE));
+
+        ExportHandler readOnly = handler(new MemoryBackend(SIZE, false), false, false, true);
+        assertEquals(-Errno.EROFS, call(readOnly, request(Op.SETATTR,
+                a -> a.putInt(0, FuseAbi.SetattrIn.FATTR_MODE).putInt(68, 0100644), new byte[0])));
+        assertEquals(AttrOut.SIZE, call(readOnly, request(Op.SETATTR,
+                a -> a.putInt(0, FuseAbi.SetattrIn.FATTR_MODE).putInt(68, 0100444), new byte[0])));
+        assertEquals(0100444, reply.getInt(AttrOut.MODE));
     }
 
     @Test
@@ -133,9 +168,25 @@ class ExportHandlerTest {
         assertEquals(-Errno.EOPNOTSUPP, call(h, request(Op.FALLOCATE, a -> a.putLong(16, 4096).putInt(24, 2), new byte[0])),
                 "punch hole without keep-size");
         assertEquals(-Errno.EOPNOTSUPP, call(h, request(Op.FALLOCATE, a -> a.putLong(16, 4096).putInt(24, 0x20), new byte[0])));
-        assertEquals(-Errno.ENOSPC, call(h, request(Op.FALLOCATE, a -> a.putLong(8, SIZE).putLong(16, 4096).putInt(24, 0), new byte[0])));
         assertEquals(0, call(h, request(Op.FALLOCATE, a -> a.putLong(8, 65536).putLong(16, 4096).putInt(24, 0), new byte[0])));
         assertTrue(b.allocated.get(16));
+        assertEquals(SIZE, b.size());
+    }
+
+    @Test
+    void fallocateAtOrPastTheEndIsAnExplicitResizeEvenWhenNotGrowable() {
+        MemoryBackend b = new MemoryBackend(SIZE, true);
+        ExportHandler h = handler(b, true, false, false);
+        assertEquals(0, call(h, request(Op.FALLOCATE, a -> a.putLong(8, SIZE).putLong(16, 8192).putInt(24, 0), new byte[0])));
+        assertEquals(SIZE + 8192, b.size());
+        assertTrue(b.allocated.get(SIZE / 4096) && b.allocated.get(SIZE / 4096 + 1), "the new range is allocated");
+        assertEquals(0, call(h, request(Op.FALLOCATE, a -> a.putLong(8, SIZE + 16384).putLong(16, 4096).putInt(24, 0), new byte[0])),
+                "past the end");
+        assertEquals(SIZE + 20480, b.size());
+        assertEquals(-Errno.ENOSPC, call(h, request(Op.FALLOCATE, a -> a.putLong(8, SIZE + 20480).putLong(16, 4096).putInt(24, 0x10), new byte[0])),
+                "zero-range past the end still needs growable");
+        assertEquals(-Errno.ENOSPC, call(h, write(SIZE + 20480, new byte[] { 1 })), "writes past the end still need growable");
+        assertEquals(SIZE + 20480, b.size());
     }
 
     @Test

@@ -19,6 +19,9 @@ public final class Libc {
     public static final int O_CREAT = 0100;
     public static final int O_EXCL = 0200;
     public static final int O_NONBLOCK = 04000;
+    public static final int O_NOFOLLOW = 0400000;
+    /** An fd that names a file without opening it for I/O (Linux 2.6.39). */
+    public static final int O_PATH = 010000000;
     public static final int O_DIRECT = 040000;
     public static final int O_CLOEXEC = 02000000;
 

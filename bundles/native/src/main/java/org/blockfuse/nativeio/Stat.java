@@ -10,6 +10,7 @@ public record Stat(long dev, long ino, int mode, int uid, int gid, long rdev, lo
     public static final int S_IFREG = 0100000;
     public static final int S_IFBLK = 0060000;
     public static final int S_IFDIR = 0040000;
+    public static final int S_IFLNK = 0120000;
 
     static Stat from(ByteBuffer b) {
         return new Stat(b.getLong(0), b.getLong(8), b.getInt(24), b.getInt(28), b.getInt(32), b.getLong(40),

@@ -256,11 +256,8 @@ public final class ExportManager implements ExportService {
         }
         try {
             ExportValidator.validate(spec, factory, formats(), transport, transports.keySet());
-            for (ExportEntry other : exports.values()) {
-                if (other != e && other.live != null && other.spec.mountpoint().normalize().equals(spec.mountpoint().normalize())) {
-                    throw new ExportException("mountpoint " + spec.mountpoint() + " is already used by export " + other.spec.name());
-                }
-            }
+            ExportValidator.checkClashes(spec, exports.values().stream()
+                    .filter(other -> other != e && other.live != null).map(other -> other.spec).toList());
         } catch (ExportException ex) {
             fail(e, ex.getMessage());
             return;
@@ -364,11 +361,7 @@ public final class ExportManager implements ExportService {
         if (exports.containsKey(spec.name()) || findConfiguration(spec.name()).isPresent()) {
             throw new ExportException("an export named " + spec.name() + " already exists");
         }
-        for (ExportEntry e : exports.values()) {
-            if (e.spec.mountpoint().normalize().equals(spec.mountpoint().normalize())) {
-                throw new ExportException("mountpoint " + spec.mountpoint() + " is already used by export " + e.spec.name());
-            }
-        }
+        ExportValidator.checkClashes(spec, exports.values().stream().map(e -> e.spec).toList());
         ConfigStore.Stored stored = store.create(spec);
         ExportEntry entry = awaitSettled(spec.name());
         if (entry == null || !entry.state.equals(ExportEntry.ACTIVE)) {

@@ -115,12 +115,33 @@ final class ExportValidator {
         if (!mp.isAbsolute()) {
             throw new ExportException("mountpoint " + mp + " must be absolute");
         }
-        Path parent = mp.getParent();
-        if (parent == null || !Files.isDirectory(parent)) {
-            throw new ExportException("mountpoint folder " + parent + " does not exist");
-        }
+        CanonicalPaths.mountpoint(mp); // refuses a missing folder or a mountpoint that is a link
         if (Files.isDirectory(mp, LinkOption.NOFOLLOW_LINKS)) {
             throw new ExportException("mountpoint " + mp + " is a directory; blockfuse mounts on a regular file");
+        }
+    }
+
+    /**
+     * Refuses a mountpoint another export uses, and an image that is another export's mountpoint
+     * (serving an export through itself can deadlock its own threads). Paths are compared in
+     * canonical form, so {@code ..}, {@code //} and symlinked folders do not hide a clash.
+     */
+    static void checkClashes(ExportSpec spec, Collection<ExportSpec> others) throws ExportException {
+        Path mp = CanonicalPaths.mountpoint(spec.mountpoint());
+        Path image = CanonicalPaths.image(spec.image());
+        for (ExportSpec other : others) {
+            Path otherMp = CanonicalPaths.mountpointOrAsGiven(other.mountpoint());
+            if (otherMp.equals(mp)) {
+                throw new ExportException("mountpoint " + spec.mountpoint() + " is already used by export " + other.name()
+                        + (spec.mountpoint().equals(other.mountpoint()) ? "" : " (as " + other.mountpoint() + ")"));
+            }
+            if (otherMp.equals(image)) {
+                throw new ExportException("image " + spec.image() + " is the mountpoint of export " + other.name()
+                        + "; export its image " + other.image() + " instead");
+            }
+            if (CanonicalPaths.imageOrAsGiven(other.image()).equals(mp) && !image.equals(mp)) {
+                throw new ExportException("mountpoint " + spec.mountpoint() + " is the image of export " + other.name());
+            }
         }
     }
 }
