@@ -17,6 +17,13 @@ public interface ExportService {
     /** Deletes the export's configuration and waits until it is unmounted. */
     void remove(String name) throws ExportException;
 
+    /**
+     * Stops an export (draining its clients like a removal) and starts it again from its
+     * configuration, on a new connection; resets its automatic-restart budget.
+     * @return the export once it is active again
+     */
+    ExportInfo restart(String name) throws ExportException;
+
     List<ExportInfo> list();
 
     Optional<ExportInfo> get(String name);

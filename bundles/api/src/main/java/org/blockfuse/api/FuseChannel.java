@@ -35,4 +35,13 @@ public interface FuseChannel {
 
     /** True once {@link #halt} was called or the connection ended. */
     boolean halted();
+
+    /**
+     * A transport thread saw the kernel end the connection (a /dev/fuse read or a ring entry
+     * answered ENODEV, ECONNABORTED or ENOTCONN). Unless the export itself is ending the
+     * connection, this is a failure (someone aborted or unmounted it) and halts the export.
+     * @param how the errno's name and the thread that saw it, for the log line
+     */
+    default void ended(String how) {
+    }
 }

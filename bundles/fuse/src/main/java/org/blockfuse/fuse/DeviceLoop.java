@@ -56,8 +56,32 @@ public final class DeviceLoop implements Runnable {
         stopping = true;
     }
 
+    /**
+     * The thread's body with its last-resort handler: anything unexpected (a handler bug, an
+     * Error) halts this connection with the thread, the opcode and the cause, so a mount is
+     * never left without a server.
+     */
     @Override
     public void run() {
+        try {
+            serve();
+        } catch (Throwable t) { // last resort: the alternative is a mount nobody serves
+            channel.halt(Thread.currentThread().getName() + " died serving " + currentOp() + ": " + t);
+            if (t instanceof Error && !(t instanceof StackOverflowError) && !(t instanceof LinkageError)) {
+                throw (Error) t;
+            }
+        }
+    }
+
+    private String currentOp() {
+        try {
+            return FuseAbi.Op.name(views.opcode()) + " (unique " + request.getLong(FuseAbi.InHeader.UNIQUE) + ")";
+        } catch (RuntimeException e) {
+            return "an unreadable request";
+        }
+    }
+
+    private void serve() {
         RequestHandler handler = channel.handler();
         int capacity = channel.requestBufferSize();
         while (!stopping && !channel.halted()) {
@@ -67,10 +91,13 @@ public final class DeviceLoop implements Runnable {
                 if (errno == Errno.EINTR || errno == Errno.EAGAIN || errno == Errno.ENOENT) {
                     continue; // ENOENT: the request was interrupted before we got it
                 }
-                if (errno != Errno.ENODEV && errno != Errno.ECONNABORTED && !channel.halted()) {
+                if (errno == Errno.ENODEV || errno == Errno.ECONNABORTED) {
+                    // ENODEV: unmounted, ECONNABORTED: aborted; expected only when the export ends it
+                    channel.ended(Errno.name(errno) + " on " + Thread.currentThread().getName());
+                } else if (!channel.halted()) {
                     channel.halt("read from /dev/fuse failed: " + Libc.strerror(errno));
                 }
-                return; // ENODEV: unmounted, ECONNABORTED: aborted; both end the loop normally
+                return;
             }
             String wrong = views.accept((int) n);
             if (wrong != null) {
@@ -92,6 +119,7 @@ public final class DeviceLoop implements Runnable {
             if (w < 0) {
                 int errno = (int) -w;
                 if (errno == Errno.ENODEV || errno == Errno.ECONNABORTED) {
+                    channel.ended(Errno.name(errno) + " on " + Thread.currentThread().getName());
                     return;
                 }
                 if (errno != Errno.ENOENT) { // ENOENT: the caller was interrupted meanwhile

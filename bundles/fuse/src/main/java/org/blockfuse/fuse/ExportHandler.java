@@ -42,6 +42,10 @@ public final class ExportHandler implements RequestHandler {
     private static final long ATTR_VALID_SECONDS = 1;
     private static final int SECTOR = 512;
     private static final int EDQUOT = 122;
+    /** The largest fixed-size reply (fuse_attr_out); every reply buffer holds at least this. */
+    private static final int MIN_REPLY_BUFFER = AttrOut.SIZE;
+    /** Before {@link #negotiated} is called, READ and WRITE sizes are limited only by the buffers. */
+    private static final int UNLIMITED = Integer.MAX_VALUE;
 
     /** Called when the kernel breaks the protocol; the export halts instead of guessing. */
     public interface ProtocolGuard {
@@ -61,6 +65,9 @@ public final class ExportHandler implements RequestHandler {
     private final AtomicLong ioErrors = new AtomicLong();
     /** Counted by every transport thread at once: a LongAdder keeps them off one cache line. */
     private final LongAdder requests = new LongAdder();
+    /** The negotiated request size limits; set once after INIT, before any transport attaches. */
+    private volatile int maxRead = UNLIMITED;
+    private volatile int maxWrite = UNLIMITED;
 
     public ExportHandler(String name, BlockBackend backend, ExportPolicy policy, ProtocolGuard guard) {
         this.name = name;
@@ -70,6 +77,36 @@ public final class ExportHandler implements RequestHandler {
         this.mode = new AtomicInteger(policy.initialMode());
         this.uid = new AtomicInteger(policy.uid());
         this.gid = new AtomicInteger(policy.gid());
+    }
+
+    /**
+     * Tells the handler the sizes agreed at INIT; a READ or WRITE above them is then a protocol
+     * violation. Call before a transport attaches (until then only the buffers bound the sizes).
+     * @param maxRead  the largest READ the kernel may send: min(mount option max_read, max_pages x 4096)
+     * @param maxWrite the negotiated max_write
+     */
+    public void negotiated(int maxRead, int maxWrite) {
+        if (maxRead <= 0 || maxWrite <= 0) {
+            throw new IllegalArgumentException("max_read " + maxRead + " and max_write " + maxWrite + " must be positive");
+        }
+        this.maxRead = maxRead;
+        this.maxWrite = maxWrite;
+    }
+
+    /**
+     * {@link #negotiated(int, int)} from the INIT agreement and the max_read mount option: the
+     * kernel sends no READ above max_read or above max_pages pages, and no WRITE above max_write.
+     */
+    public void negotiated(InitNegotiation.Result init, int mountMaxRead) {
+        negotiated((int) Math.min(mountMaxRead, (long) init.maxPages() * InitNegotiation.PAGE), init.maxWrite());
+    }
+
+    public int maxRead() {
+        return maxRead;
+    }
+
+    public int maxWrite() {
+        return maxWrite;
     }
 
     public long requests() {
@@ -105,6 +142,12 @@ public final class ExportHandler implements RequestHandler {
         if (opArgs.limit() < argSize) {
             return violation(Op.name(opcode) + ": " + opArgs.limit() + " argument bytes, expected " + argSize);
         }
+        int declared = inHeader.getInt(InHeader.LEN);
+        long carried = (long) InHeader.SIZE + opArgs.limit() + payload.limit();
+        if (declared != carried) {
+            return violation(Op.name(opcode) + ": fuse_in_header.len " + Integer.toUnsignedString(declared)
+                    + " but header, arguments and payload hold " + carried + " bytes");
+        }
         return dispatch(opcode, inHeader, opArgs, payload, reply);
     }
 
@@ -113,10 +156,37 @@ public final class ExportHandler implements RequestHandler {
         return NO_REPLY;
     }
 
+    /** {@code field} holds a file offset above 2^63-1, which no loff_t can be. */
+    private int beyondMaxOffset(int opcode, String field, long value) {
+        return violation(Op.name(opcode) + ": " + field + " " + Long.toUnsignedString(value)
+                + " exceeds the largest file offset " + Long.MAX_VALUE);
+    }
+
+    /** {@code offset + length} passes 2^63-1 (the kernel's VFS refuses such ranges before asking us). */
+    private int overflows(int opcode, String offsetField, long offset, String lengthField, long length) {
+        return violation(Op.name(opcode) + ": " + offsetField + " " + offset + " + " + lengthField + " " + length
+                + " overflows the largest file offset " + Long.MAX_VALUE);
+    }
+
+    /** A u32 size field at 2^31 or more: above every limit we negotiate. */
+    private int sizeTooLarge(int opcode, String field, int value, String limitName, int limit) {
+        return violation(Op.name(opcode) + ": " + field + " " + Integer.toUnsignedString(value) + " exceeds "
+                + (limit == UNLIMITED ? "the largest signed 32-bit size" : "the negotiated " + limitName + " " + limit));
+    }
+
     private int dispatch(int opcode, ByteBuffer header, ByteBuffer args, ByteBuffer payload, ByteBuffer reply) {
         requests.increment();
         reply.order(ByteOrder.LITTLE_ENDIAN);
         args.order(ByteOrder.LITTLE_ENDIAN);
+        if (reply.capacity() < MIN_REPLY_BUFFER) {
+            // the transports give every request a reply buffer of max_write: cannot happen unless there is a bug
+            return violation(Op.name(opcode) + ": reply buffer of " + reply.capacity() + " bytes, need at least "
+                    + MIN_REPLY_BUFFER);
+        }
+        if (header.getLong(InHeader.UNIQUE) == 0 && takesReply(opcode)) {
+            // unique 0 marks a notification: a reply to it would not reach any request
+            return violation(Op.name(opcode) + ": fuse_in_header.unique 0 on a request that takes a reply");
+        }
         try {
             switch (opcode) {
                 case Op.GETATTR: return getattr(reply);
@@ -141,6 +211,10 @@ public final class ExportHandler implements RequestHandler {
         } catch (IOException | RuntimeException e) {
             return ioError(Op.name(opcode), e);
         }
+    }
+
+    private static boolean takesReply(int opcode) {
+        return opcode != Op.FORGET && opcode != Op.BATCH_FORGET && opcode != Op.INTERRUPT;
     }
 
     private int ioError(String op, Exception e) {
@@ -188,6 +262,10 @@ public final class ExportHandler implements RequestHandler {
      */
     private int setattr(ByteBuffer header, ByteBuffer args, ByteBuffer reply) throws IOException {
         int valid = args.getInt(SetattrIn.VALID);
+        if ((valid & SetattrIn.FATTR_SIZE) != 0 && args.getLong(SetattrIn.SIZE_FIELD) < 0) {
+            // truncate(2) refuses negative lengths before the kernel asks us
+            return beyondMaxOffset(Op.SETATTR, "fuse_setattr_in.size", args.getLong(SetattrIn.SIZE_FIELD));
+        }
         int ignored = SetattrIn.FATTR_FH | SetattrIn.FATTR_LOCKOWNER | SetattrIn.FATTR_KILL_SUIDGID
                 | SetattrIn.FATTR_CTIME;
         int supported = SetattrIn.FATTR_SIZE | SetattrIn.FATTR_MODE
@@ -212,9 +290,6 @@ public final class ExportHandler implements RequestHandler {
                 return -Errno.EACCES;
             }
             long newSize = args.getLong(SetattrIn.SIZE_FIELD);
-            if (newSize < 0) {
-                return -Errno.EINVAL;
-            }
             resizeLock.writeLock().lock();
             try {
                 backend.resize(newSize);
@@ -246,15 +321,26 @@ public final class ExportHandler implements RequestHandler {
         return OpenOut.SIZE;
     }
 
-    /** READ: data goes straight into the reply buffer; short only at the end of the image. */
+    /**
+     * READ: data goes straight into the reply buffer; short only at the end of the image.
+     * The kernel never sends an offset above 2^63-1, a range that overflows it, or more than
+     * max_read bytes: any of those halts.
+     */
     private int read(ByteBuffer args, ByteBuffer reply) throws IOException {
         long offset = args.getLong(ReadIn.OFFSET);
         int size = args.getInt(ReadIn.SIZE_FIELD);
-        if (offset < 0 || size < 0) {
-            return -Errno.EINVAL;
+        int limit = maxRead;
+        if (offset < 0) {
+            return beyondMaxOffset(Op.READ, "fuse_read_in.offset", offset);
+        }
+        if (size < 0 || size > limit) {
+            return sizeTooLarge(Op.READ, "fuse_read_in.size", size, "max_read", limit);
         }
         if (size > reply.capacity()) {
-            return violation("READ of " + size + " bytes exceeds the negotiated maximum " + reply.capacity());
+            return violation("READ: fuse_read_in.size " + size + " exceeds the " + reply.capacity() + "-byte reply buffer");
+        }
+        if (offset > Long.MAX_VALUE - size) {
+            return overflows(Op.READ, "fuse_read_in.offset", offset, "fuse_read_in.size", size);
         }
         resizeLock.readLock().lock();
         try {
@@ -273,19 +359,28 @@ public final class ExportHandler implements RequestHandler {
     /**
      * WRITE: data is taken straight from the request buffer. Past the end, a growable export grows;
      * otherwise a write crossing the end is shortened and one wholly beyond it fails with ENOSPC,
-     * as on a full fixed-size device.
+     * as on a full fixed-size device. A size other than the data carried, above max_write, or an
+     * offset or range beyond 2^63-1 halts.
      */
     private int write(ByteBuffer args, ByteBuffer payload, ByteBuffer reply) throws IOException {
         long offset = args.getLong(WriteIn.OFFSET);
         int size = args.getInt(WriteIn.SIZE_FIELD);
+        int limit = maxWrite;
+        if (offset < 0) {
+            return beyondMaxOffset(Op.WRITE, "fuse_write_in.offset", offset);
+        }
+        if (size < 0 || size > limit) {
+            return sizeTooLarge(Op.WRITE, "fuse_write_in.size", size, "max_write", limit);
+        }
         if (size != payload.remaining()) {
-            return violation("WRITE says " + size + " bytes but carries " + payload.remaining());
+            return violation("WRITE: fuse_write_in.size " + size + " but the request carries " + payload.remaining()
+                    + " data bytes");
+        }
+        if (offset > Long.MAX_VALUE - size) {
+            return overflows(Op.WRITE, "fuse_write_in.offset", offset, "fuse_write_in.size", size);
         }
         if (!policy.writable()) {
             return -Errno.EACCES;
-        }
-        if (offset < 0) {
-            return -Errno.EINVAL;
         }
         long end = offset + size;
         int n = size;
@@ -338,16 +433,26 @@ public final class ExportHandler implements RequestHandler {
      * FALLOCATE: 0 allocates, and past the end it is an explicit resize (like truncate, as QEMU):
      * it grows any writable export, growable or not, and the new range is allocated. Only writes
      * past the end depend on growable. PUNCH_HOLE|KEEP_SIZE discards, ZERO_RANGE writes zeroes
-     * (growing only a growable export); the rest is not supported.
+     * (growing only a growable export); the rest is not supported. fallocate(2) refuses a negative
+     * offset or length and a range past 2^63-1 before the kernel asks us: those halt.
      */
     private int fallocate(ByteBuffer args) throws IOException {
         long offset = args.getLong(FallocateIn.OFFSET);
         long length = args.getLong(FallocateIn.LENGTH);
         int fmode = args.getInt(FallocateIn.MODE);
+        if (offset < 0) {
+            return beyondMaxOffset(Op.FALLOCATE, "fuse_fallocate_in.offset", offset);
+        }
+        if (length < 0) {
+            return violation("FALLOCATE: fuse_fallocate_in.length " + length + " is negative");
+        }
+        if (offset > Long.MAX_VALUE - length) {
+            return overflows(Op.FALLOCATE, "fuse_fallocate_in.offset", offset, "fuse_fallocate_in.length", length);
+        }
         if (!policy.writable()) {
             return -Errno.EACCES;
         }
-        if (offset < 0 || length <= 0) {
+        if (length == 0) {
             return -Errno.EINVAL;
         }
         boolean keepSize = (fmode & FallocateIn.KEEP_SIZE) != 0;
@@ -397,7 +502,12 @@ public final class ExportHandler implements RequestHandler {
         }
     }
 
-    /** LSEEK: SEEK_DATA/SEEK_HOLE from the backend's allocation map; the end is an implicit hole. */
+    /**
+     * LSEEK: SEEK_DATA/SEEK_HOLE from the backend's allocation map; the end is an implicit hole.
+     * Any offset is legal here (lseek(2) passes a negative one through: ENXIO, as for a local file).
+     * Each extent must contain the position asked for and end after it, without overflow, or the
+     * backend is broken (EIO): the walk always moves forward and ends.
+     */
     private int lseek(ByteBuffer args, ByteBuffer reply) throws IOException {
         long offset = args.getLong(LseekIn.OFFSET);
         int whence = args.getInt(LseekIn.WHENCE);
@@ -412,8 +522,8 @@ public final class ExportHandler implements RequestHandler {
         long pos = offset;
         while (pos < size) {
             BlockBackend.Extent e = backend.extentAt(pos);
-            if (e.length() <= 0) {
-                throw new IOException("backend returned an empty extent at " + pos);
+            if (e.length() <= 0 || e.offset() > pos || e.offset() > Long.MAX_VALUE - e.length() || e.end() <= pos) {
+                throw new IOException("backend returned extent " + e + " for offset " + pos);
             }
             if (e.data() == wantData) {
                 reply.putLong(FuseAbi.LseekOut.OFFSET, pos);

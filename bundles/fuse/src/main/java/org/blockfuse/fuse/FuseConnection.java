@@ -36,6 +36,11 @@ public final class FuseConnection implements FuseChannel {
     private final Map<String, String> options;
     private final AtomicBoolean halted = new AtomicBoolean();
     private final AtomicBoolean mounted = new AtomicBoolean(true);
+    /** Set once the export itself ends the connection: the ENODEV/ECONNABORTED that follow are expected. */
+    private volatile boolean ending;
+    /** Unique per connection in this JVM: events from an earlier connection can be told apart. */
+    private final long generation = GENERATIONS.incrementAndGet();
+    private static final java.util.concurrent.atomic.AtomicLong GENERATIONS = new java.util.concurrent.atomic.AtomicLong();
     private volatile Consumer<String> haltListener = reason -> { };
 
     private FuseConnection(String name, Path target, int fd, int connectionId, InitNegotiation.Result init,
@@ -122,6 +127,41 @@ public final class FuseConnection implements FuseChannel {
         return connectionId;
     }
 
+    public long generation() {
+        return generation;
+    }
+
+    @Override
+    public void ended(String how) {
+        if (!ending) {
+            halt("the kernel ended the connection (" + how + "): aborted through fusectl or unmounted by someone else");
+        }
+    }
+
+    /**
+     * Checks the mount is still in the mount table; a lazy unmount by someone else (or by a
+     * crashed tool) leaves clients on a detached mount that no new open can reach, so the export
+     * halts, which aborts the connection: those clients get errors at once, not a ghost file.
+     * @return false if the export was halted by this check
+     */
+    public boolean checkMounted() {
+        if (ending || halted.get() || connectionId < 0) {
+            return true;
+        }
+        try {
+            if (MountTable.servesConnection(connectionId)) {
+                return true;
+            }
+        } catch (IOException e) {
+            return true; // cannot tell; the next check will
+        }
+        if (ending) {
+            return true;
+        }
+        halt("FUSE connection " + connectionId + " is no longer mounted at " + target + " (unmounted by someone else)");
+        return false;
+    }
+
     @Override
     public String name() {
         return name;
@@ -178,7 +218,12 @@ public final class FuseConnection implements FuseChannel {
      * @return true if the mount went away at once
      */
     public boolean unmount() {
+        ending = true;
         if (!mounted.compareAndSet(true, false)) {
+            return true;
+        }
+        if (!topmostIsOurs()) {
+            LOG.warn("{}: {} is no longer our mount (unmounted by someone else); nothing to unmount", name, target);
             return true;
         }
         int r = Libc.umount2(target.toString(), 0);
@@ -197,8 +242,19 @@ public final class FuseConnection implements FuseChannel {
         return false;
     }
 
+    /** Whether the topmost mount at the target is this connection (never unmount someone else's). */
+    private boolean topmostIsOurs() {
+        try {
+            return MountTable.find(target).map(e -> e.major() == 0 && e.minor() == connectionId).orElse(false)
+                    || connectionId < 0;
+        } catch (IOException e) {
+            return true; // cannot tell: unmounting our own path is still the right default
+        }
+    }
+
     /** Ends the connection at once: pending and future requests fail with ENOTCONN/ECONNABORTED. */
     public void abort() {
+        ending = true;
         abort(connectionId, name);
     }
 

@@ -49,6 +49,18 @@ public final class FuseExport implements AutoCloseable {
     public static FuseExport start(String name, BlockBackend backend, Path target, ExportPolicy policy,
             String source, Map<String, String> options, FuseTransport transport, Consumer<String> onHalt)
             throws IOException {
+        return start(name, backend, target, policy, source, options, transport, (generation, reason) -> onHalt.accept(reason));
+    }
+
+    /** Told when a connection halts; the generation says which connection (an export has one after another). */
+    public interface HaltListener {
+        void halted(long generation, String reason);
+    }
+
+    /** As above; {@code onHalt} also learns which connection generation halted. */
+    public static FuseExport start(String name, BlockBackend backend, Path target, ExportPolicy policy,
+            String source, Map<String, String> options, FuseTransport transport, HaltListener onHalt)
+            throws IOException {
         MountPoint mp = null;
         FuseConnection conn = null;
         TransportSession session = null;
@@ -57,7 +69,8 @@ public final class FuseExport implements AutoCloseable {
             mp = MountPoint.prepare(target);
             conn = FuseConnection.mount(name, mp, source, policy.allowOther(), options,
                     guard -> handler[0] = new ExportHandler(name, backend, policy, guard));
-            conn.onHalt(onHalt);
+            long generation = conn.generation();
+            conn.onHalt(reason -> onHalt.halted(generation, reason));
             session = transport.attach(conn);
             FuseExport export = new FuseExport(name, backend, mp, conn, handler[0], session);
             export.probe();
@@ -96,6 +109,11 @@ public final class FuseExport implements AutoCloseable {
 
     public FuseConnection connection() {
         return connection;
+    }
+
+    /** The generation of this export's connection (unique in this JVM). */
+    public long generation() {
+        return connection.generation();
     }
 
     public ExportHandler handler() {

@@ -39,6 +39,10 @@ public final class LegacyRequest {
         if (length < InHeader.SIZE) {
             return "request of " + length + " bytes is shorter than the 40-byte header";
         }
+        if (length > buffer.capacity()) {
+            // read() never returns more than it was offered: cannot happen unless there is a bug
+            return "request of " + length + " bytes overflows the " + buffer.capacity() + "-byte buffer";
+        }
         int declared = buffer.getInt(InHeader.LEN);
         opcode = buffer.getInt(InHeader.OPCODE);
         if (declared != length) {

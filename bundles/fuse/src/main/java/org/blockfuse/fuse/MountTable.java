@@ -41,6 +41,23 @@ public final class MountTable {
         return Optional.ofNullable(found);
     }
 
+    /**
+     * True while some mount in this mount namespace is served by FUSE connection {@code minor}
+     * (major 0): a lazy unmount by someone else removes it from the table at once, even while
+     * clients still hold files open on the detached mount.
+     */
+    public static boolean servesConnection(int minor) throws IOException {
+        String wanted = " 0:" + minor + " ";
+        for (String line : Files.readAllLines(MOUNTINFO, StandardCharsets.UTF_8)) {
+            int first = line.indexOf(' ');
+            int second = first < 0 ? -1 : line.indexOf(' ', first + 1);
+            if (second > 0 && line.startsWith(wanted, second)) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** mountinfo escapes space, tab, newline and backslash as octal. */
     private static String unescape(String s) {
         if (s.indexOf('\\') < 0) {

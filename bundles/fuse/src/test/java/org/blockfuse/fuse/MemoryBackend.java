@@ -7,23 +7,38 @@ import java.util.BitSet;
 
 import org.blockfuse.api.BlockBackend;
 
-/** An in-memory image with a 4 KiB allocation map: the boundary stand-in for handler unit tests. */
+/**
+ * An in-memory image with a 4 KiB allocation map: the boundary stand-in for handler unit tests.
+ * The image is the first {@link #size()} bytes of {@link #data}; within its capacity it grows and
+ * shrinks without allocating (the fuzz test measures the handler's allocations through it).
+ */
 final class MemoryBackend implements BlockBackend {
     static final int BLOCK = 4096;
     byte[] data;
-    final BitSet allocated = new BitSet();
+    private int size;
+    final BitSet allocated;
     final boolean writable;
     boolean failReads;
     int flushes;
 
     MemoryBackend(int size, boolean writable) {
-        this.data = new byte[size];
+        this(size, size, writable);
+    }
+
+    MemoryBackend(int size, int capacity, boolean writable) {
+        this.data = new byte[Math.max(size, capacity)];
+        this.size = size;
+        this.allocated = new BitSet(data.length / BLOCK + 1);
         this.writable = writable;
     }
 
-    @Override
-    public long size() {
+    int capacity() {
         return data.length;
+    }
+
+    @Override
+    public synchronized long size() {
+        return size;
     }
 
     @Override
@@ -51,6 +66,7 @@ final class MemoryBackend implements BlockBackend {
             data = Arrays.copyOf(data, (int) offset + n);
         }
         src.get(data, (int) offset, n);
+        size = (int) Math.max(size, offset + n);
         allocated.set((int) (offset / BLOCK), (int) ((offset + n + BLOCK - 1) / BLOCK));
     }
 
@@ -77,7 +93,13 @@ final class MemoryBackend implements BlockBackend {
 
     @Override
     public synchronized void resize(long newSize) {
-        data = Arrays.copyOf(data, (int) newSize);
+        if (newSize > data.length) {
+            data = Arrays.copyOf(data, (int) newSize);
+        } else if (newSize < size) {
+            Arrays.fill(data, (int) newSize, size, (byte) 0); // what grows back reads as zeros
+            allocated.clear((int) ((newSize + BLOCK - 1) / BLOCK), data.length / BLOCK + 1);
+        }
+        size = (int) newSize;
     }
 
     @Override
@@ -85,7 +107,7 @@ final class MemoryBackend implements BlockBackend {
         int block = (int) (offset / BLOCK);
         boolean isData = allocated.get(block);
         int next = isData ? allocated.nextClearBit(block) : allocated.nextSetBit(block);
-        long end = next < 0 ? data.length : Math.min(data.length, (long) next * BLOCK);
+        long end = next < 0 ? size : Math.min(size, (long) next * BLOCK);
         return new Extent(offset, Math.max(end - offset, 1), isData);
     }
 

@@ -29,4 +29,16 @@ public final class Errno {
 
     private Errno() {
     }
+
+    /** The symbolic name of the errno values that matter for connection ends, else "errno N". */
+    public static String name(int errno) {
+        switch (errno) {
+            case ENODEV: return "ENODEV";
+            case ECONNABORTED: return "ECONNABORTED";
+            case ENOTCONN: return "ENOTCONN";
+            case ENOENT: return "ENOENT";
+            case EIO: return "EIO";
+            default: return "errno " + errno;
+        }
+    }
 }

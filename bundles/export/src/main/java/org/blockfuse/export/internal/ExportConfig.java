@@ -54,4 +54,12 @@ public @interface ExportConfig {
 
     @AttributeDefinition(required = false, description = "qcow2: open an image marked corrupt (read-only).")
     boolean allow$_$corrupt() default false;
+
+    @AttributeDefinition(required = false, description = "qcow2: which backing and external data files an image may name: follow (any regular file or block device, as qemu-img), same-dir (only in the image's own folder) or none (refuse images that name one).",
+            options = { @Option(value = "follow"), @Option(value = "same-dir"), @Option(value = "none") })
+    String backing$_$policy() default "follow";
+
+    @AttributeDefinition(required = false, description = "What to do when the connection dies under the export (aborted, unmounted by someone else, a transport failure): on-failure (mount again, backing off 1 s, 2 s, 4 s ... at most 5 times in 10 minutes) or never (stay failed).",
+            options = { @Option(value = "on-failure"), @Option(value = "never") })
+    String restart() default "on-failure";
 }

@@ -17,6 +17,10 @@ final class ExportEntry {
     volatile String detail = "";
     volatile FuseExport live;
     volatile String transport = "";
+    /** When automatic restarts happened (nanoTime), for the limit; worker thread only. */
+    final java.util.ArrayDeque<Long> restarts = new java.util.ArrayDeque<>();
+    /** Bumped by every start and stop: a restart scheduled before either is stale and does nothing. */
+    long epoch;
 
     ExportEntry(String pid, ExportSpec spec) {
         this.pid = pid;

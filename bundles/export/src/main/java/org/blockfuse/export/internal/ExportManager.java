@@ -9,9 +9,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import java.util.concurrent.Future;
+import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 import java.util.stream.Collectors;
@@ -60,11 +58,27 @@ public final class ExportManager implements ExportService {
     private final Map<String, BlockBackendFactory> factories = new ConcurrentHashMap<>();
     /** By export name. */
     private final Map<String, ExportEntry> exports = new ConcurrentHashMap<>();
-    private final ExecutorService worker = Executors.newSingleThreadExecutor(r -> {
-        Thread t = new Thread(r, "blockfuse-export-manager");
-        t.setDaemon(true);
-        return t;
-    });
+    /** Automatic restarts: at most this many within {@link #RESTART_WINDOW_NANOS}, backing off from 1 s. */
+    static final int RESTART_LIMIT = 5;
+    private static final long RESTART_WINDOW_NANOS = TimeUnit.MINUTES.toNanos(10);
+    private static final long FIRST_RESTART_MILLIS = 1000;
+    /** How often every live export checks that its mount is still there (a dead one is noticed within 2 s). */
+    private static final long MONITOR_MILLIS = 500;
+
+    /** Every start, stop and restart runs here, one at a time; delayed restarts are scheduled here too. */
+    private final ScheduledThreadPoolExecutor worker = daemonScheduler("blockfuse-export-manager");
+    /** Only looks: a dead mount is halted from here, and the halt is handled on {@link #worker}. */
+    private final ScheduledThreadPoolExecutor monitor = daemonScheduler("blockfuse-export-monitor");
+
+    private static ScheduledThreadPoolExecutor daemonScheduler(String name) {
+        ScheduledThreadPoolExecutor s = new ScheduledThreadPoolExecutor(1, r -> {
+            Thread t = new Thread(r, name);
+            t.setDaemon(true);
+            return t;
+        });
+        s.setExecuteExistingDelayedTasksAfterShutdownPolicy(false); // no restart after deactivation
+        return s;
+    }
     private volatile boolean active;
 
     @Reference
@@ -86,6 +100,21 @@ public final class ExportManager implements ExportService {
         this.context = context;
         store = new ConfigStore(configAdmin);
         active = true;
+        monitor.scheduleWithFixedDelay(this::checkMounts, MONITOR_MILLIS, MONITOR_MILLIS, TimeUnit.MILLISECONDS);
+    }
+
+    /** Someone else's abort or unmount ends a connection without telling us: look, twice a second. */
+    private void checkMounts() {
+        for (ExportEntry e : exports.values()) {
+            FuseExport l = e.live;
+            if (l != null) {
+                try {
+                    l.connection().checkMounted();
+                } catch (RuntimeException ex) {
+                    LOG.warn("{}: mount check failed: {}", e.spec.name(), ex.toString());
+                }
+            }
+        }
     }
 
     /** While Karaf shuts down, a departing transport must not make exports remount on another one. */
@@ -100,6 +129,7 @@ public final class ExportManager implements ExportService {
     @Deactivate
     void deactivate() {
         active = false;
+        monitor.shutdownNow();
         onWorker(() -> {
             for (ExportEntry e : new ArrayList<>(exports.values())) {
                 stop(e);
@@ -272,9 +302,10 @@ public final class ExportManager implements ExportService {
         boolean root = Libc.geteuid() == 0;
         boolean allowOther = spec.allowOther().equals("on") || (spec.allowOther().equals("auto") && root);
         ExportPolicy policy = new ExportPolicy(spec.writable(), spec.growable(), allowOther, Libc.getuid(), Libc.getgid());
+        e.epoch++;
         try {
             e.live = FuseExport.start(spec.name(), backend, spec.mountpoint(), policy, spec.image().toString(),
-                    spec.options(), transport, reason -> worker.execute(() -> halted(e, reason)));
+                    spec.options(), transport, (generation, reason) -> onWorkerLater(() -> halted(e, generation, reason)));
         } catch (IOException | RuntimeException | LinkageError ex) {
             fail(e, ex.getMessage());
             return;
@@ -314,12 +345,65 @@ public final class ExportManager implements ExportService {
         return null;
     }
 
-    private void halted(ExportEntry e, String reason) {
+    /**
+     * A connection halted. Only the export's current connection counts: a late report from an
+     * earlier generation (one already replaced or stopped) must not stop its successor.
+     */
+    private void halted(ExportEntry e, long generation, String reason) {
+        FuseExport l = e.live;
+        if (l == null || l.generation() != generation || exports.get(e.spec.name()) != e) {
+            LOG.info("export {}: ignoring the halt of an earlier connection (generation {}): {}", e.spec.name(),
+                    generation, reason);
+            return;
+        }
         stop(e);
         fail(e, "halted: " + reason);
+        scheduleRestart(e);
+    }
+
+    /** restart = on-failure: start again after 1 s, 2 s, 4 s ..., at most {@link #RESTART_LIMIT} times in 10 minutes. */
+    private void scheduleRestart(ExportEntry e) {
+        if (!e.spec.options().getOrDefault("restart", "on-failure").equals("on-failure") || !active || shuttingDown()) {
+            return;
+        }
+        long now = System.nanoTime();
+        while (!e.restarts.isEmpty() && now - e.restarts.peekFirst() > RESTART_WINDOW_NANOS) {
+            e.restarts.pollFirst();
+        }
+        String why = e.detail;
+        if (e.restarts.size() >= RESTART_LIMIT) {
+            e.detail = why + "; not restarting: " + RESTART_LIMIT + " restarts within 10 minutes"
+                    + " (blockfuse:export-restart " + e.spec.name() + " to try again)";
+            LOG.error("export {}: {}", e.spec.name(), e.detail);
+            return;
+        }
+        long delay = FIRST_RESTART_MILLIS << e.restarts.size();
+        e.restarts.addLast(now);
+        e.detail = why + "; restart " + e.restarts.size() + "/" + RESTART_LIMIT + " in " + delay / 1000 + " s";
+        LOG.warn("export {}: restarting in {} s (automatic restart {} of at most {} in 10 minutes)", e.spec.name(),
+                delay / 1000, e.restarts.size(), RESTART_LIMIT);
+        long epoch = e.epoch;
+        worker.schedule(() -> {
+            if (exports.get(e.spec.name()) != e || e.live != null || e.epoch != epoch || !active || shuttingDown()) {
+                return; // removed, reconfigured, restarted by hand or shutting down meanwhile
+            }
+            start(e);
+            if (e.state.equals(ExportEntry.FAILED)) {
+                scheduleRestart(e);
+            }
+        }, delay, TimeUnit.MILLISECONDS);
+    }
+
+    private void onWorkerLater(Runnable r) {
+        try {
+            worker.execute(r);
+        } catch (java.util.concurrent.RejectedExecutionException ex) {
+            // shutting down: deactivate() stops every export anyway
+        }
     }
 
     private void stop(ExportEntry e) {
+        e.epoch++;
         FuseExport l = e.live;
         e.live = null;
         if (l != null) {
@@ -417,6 +501,39 @@ public final class ExportManager implements ExportService {
             store.delete(file == null ? null : file.toString(), c.get());
         }
         awaitGone(name);
+    }
+
+    @Override
+    public ExportInfo restart(String name) throws ExportException {
+        java.util.concurrent.Future<ExportInfo> f = worker.submit(() -> {
+            ExportEntry e = exports.get(name);
+            if (e == null) {
+                throw new ExportException("no export named " + name);
+            }
+            if (e.spec.format().equals("?")) {
+                throw new ExportException("export " + name + " cannot start: " + e.detail);
+            }
+            LOG.info("export {}: restarting on request", name);
+            stop(e);
+            e.restarts.clear();
+            start(e);
+            if (!e.state.equals(ExportEntry.ACTIVE)) {
+                throw new ExportException("export " + name + " did not restart: " + e.detail);
+            }
+            return e.info();
+        });
+        try {
+            return f.get(STOP_TIMEOUT_SECONDS + START_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        } catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+            throw new ExportException("interrupted");
+        } catch (TimeoutException ex) {
+            throw new ExportException("export " + name + " did not restart within "
+                    + (STOP_TIMEOUT_SECONDS + START_TIMEOUT_SECONDS) + " s");
+        } catch (ExecutionException ex) {
+            Throwable c = ex.getCause();
+            throw c instanceof ExportException ? (ExportException) c : new ExportException(String.valueOf(c));
+        }
     }
 
     private Optional<Configuration> findConfiguration(String name) throws ExportException {

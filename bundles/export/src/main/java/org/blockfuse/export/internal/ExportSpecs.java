@@ -24,7 +24,8 @@ final class ExportSpecs {
     static final String TRANSPORT = "transport";
     /** Keys passed through to backends and transports as options. */
     static final Set<String> OPTION_KEYS = Set.of("workers", "queue-depth", "cache", "create", "snapshot",
-            "allow-corrupt", "pin-cpus", "l2-cache-size", "queue-workers", "offload-threshold-us", "spin-us", "max-chain-depth");
+            "allow-corrupt", "pin-cpus", "l2-cache-size", "queue-workers", "offload-threshold-us", "spin-us", "max-chain-depth",
+            "backing-policy", "restart");
     static final String FILEINSTALL_FILENAME = "felix.fileinstall.filename";
 
     private ExportSpecs() {

@@ -64,6 +64,10 @@ final class ExportValidator {
         if (!cache.equals("writeback") && !cache.equals("none")) {
             throw new ExportException("cache must be writeback or none, not '" + cache + "'");
         }
+        String restart = spec.options().getOrDefault("restart", "on-failure");
+        if (!restart.equals("on-failure") && !restart.equals("never")) {
+            throw new ExportException("restart must be on-failure or never, not '" + restart + "'");
+        }
         checkImage(spec);
         checkMountpoint(spec);
     }

@@ -55,6 +55,8 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
     private QueueEntry[] entries;
     private WorkerPool workers;
     private int wakeFd = -1;
+    /** Guards {@link #wakeFd} between the ring thread's close and another thread's wake-up write. */
+    private final Object wakeLock = new Object();
     private ByteBuffer wakeOne;
     private int[] ready;
     private int readyCount;
@@ -99,8 +101,10 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
         cancel = true;
         // wake the thread only while it is certainly serving (its eventfd is then open); a queue
         // still registering sees the flag when it reaches its loop, a failed one has ended already
-        if (registered.isDone() && !registered.isCompletedExceptionally() && thread.isAlive()) {
-            Libc.write(wakeFd, Libc.address(wakeOne), 8);
+        synchronized (wakeLock) { // never write a number release() has just closed (and the kernel may reuse)
+            if (wakeFd >= 0 && registered.isDone() && !registered.isCompletedExceptionally() && thread.isAlive()) {
+                Libc.write(wakeFd, Libc.address(wakeOne), 8);
+            }
         }
     }
 
@@ -364,8 +368,9 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
         dead++;
         if (registering) {
             registerError = res;
-        } else if (res != -Errno.ENOTCONN && res != -Errno.ECONNABORTED && res != -Errno.ENODEV
-                && !channel.halted()) {
+        } else if (res == -Errno.ENOTCONN || res == -Errno.ECONNABORTED || res == -Errno.ENODEV) {
+            channel.ended(Errno.name(-res) + " on io_uring queue " + qid);
+        } else if (!channel.halted()) {
             // ENOTCONN/ECONNABORTED: the connection ended (unmount, abort). Anything else loses the
             // entry and cannot happen unless there is a bug (e.g. ENOENT: unknown commit_id).
             channel.halt("io_uring queue " + qid + " entry " + index + ": FUSE command failed with "
@@ -411,8 +416,9 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
 
     /** Every entry is back: stop the workers, complete the wake-up read, then free everything. */
     private void drainAndRelease() throws InterruptedException {
-        if (workers != null) {
-            workers.shutdown();
+        if (workers != null && !workers.shutdown()) {
+            release(false, false);
+            return;
         }
         if (wakeArmed) {
             Libc.write(wakeFd, Libc.address(wakeOne), 8);
@@ -432,19 +438,34 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
      * points into it can still be completed by the kernel).
      */
     private void release(boolean free) {
+        boolean workersStopped = true;
         if (workers != null && dead < entries.length) {
             try {
-                workers.shutdown();
+                workersStopped = workers.shutdown();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+                workersStopped = false;
             }
         }
+        release(free && workersStopped, workersStopped);
+    }
+
+    /**
+     * @param free        unmap the entry memory
+     * @param closeWakeFd close the eventfd; false while a stuck worker may still write it (a reused
+     *                    number would carry its wake-up into some other file)
+     */
+    private void release(boolean free, boolean closeWakeFd) {
         if (ring != null) {
             ring.close();
             ring = null;
         }
-        if (wakeFd >= 0) {
-            Libc.close(wakeFd);
+        synchronized (wakeLock) {
+            if (wakeFd >= 0 && closeWakeFd) {
+                Libc.close(wakeFd);
+            } else if (wakeFd >= 0) {
+                LOG.warn("{}: io_uring queue {} leaks its eventfd {}: a worker is still running", channel.name(), qid, wakeFd);
+            }
             wakeFd = -1;
         }
         if (memory != null) {

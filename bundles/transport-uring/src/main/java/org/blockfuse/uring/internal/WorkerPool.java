@@ -9,6 +9,8 @@ import java.util.concurrent.atomic.AtomicInteger;
 
 import org.blockfuse.api.FuseChannel;
 import org.blockfuse.nativeio.Libc;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * A queue's helpers for slow requests. The ring thread hands an entry over; a worker serves it
@@ -18,6 +20,8 @@ import org.blockfuse.nativeio.Libc;
  * {@link #shutdown()}; hand-off queues are arrays, so nothing is allocated per request.
  */
 final class WorkerPool {
+    private static final Logger LOG = LoggerFactory.getLogger(WorkerPool.class);
+    static final long JOIN_MILLIS = 10_000;
     private final FuseChannel channel;
     private final int qid;
     private final int max;
@@ -82,6 +86,16 @@ final class WorkerPool {
         one.putLong(0, 1L);
         long oneAddress = Libc.address(one);
         try {
+            workUntilStopped(oneAddress);
+        } catch (Throwable t) { // last resort: a dead worker would strand its entry and hang the queue
+            channel.halt(Thread.currentThread().getName() + " (io_uring queue " + qid + " worker) died: " + t);
+        } finally {
+            Reference.reachabilityFence(one);
+        }
+    }
+
+    private void workUntilStopped(long oneAddress) {
+        {
             while (!stopping) {
                 QueueEntry e;
                 try {
@@ -99,19 +113,29 @@ final class WorkerPool {
                     }
                 }
             }
-        } finally {
-            Reference.reachabilityFence(one);
         }
     }
 
-    /** Ring thread, once no entry is with a worker: ends and joins every worker. */
-    void shutdown() throws InterruptedException {
+    /**
+     * Ring thread, once no entry is with a worker: ends and joins every worker, each for at most
+     * {@link #JOIN_MILLIS}.
+     * @return false if a worker is still running (stuck in the backend): the caller must then leak
+     *     the eventfd and entry memory that worker may still touch rather than free them
+     */
+    boolean shutdown() throws InterruptedException {
         stopping = true;
+        boolean stopped = true;
         for (Thread t : threads) {
             t.interrupt();
         }
         for (Thread t : threads) {
-            t.join();
+            t.join(JOIN_MILLIS);
+            if (t.isAlive()) {
+                // a worker stuck in the backend: leave it (it holds no fd we close) and say so
+                LOG.error("{}: {} did not stop within {} ms", channel.name(), t.getName(), JOIN_MILLIS);
+                stopped = false;
+            }
         }
+        return stopped;
     }
 }
