@@ -27,6 +27,14 @@ final class ExportSpecs {
             "allow-corrupt", "pin-cpus", "l2-cache-size", "queue-workers", "offload-threshold-us", "spin-us", "max-chain-depth",
             "backing-policy", "restart");
     static final String FILEINSTALL_FILENAME = "felix.fileinstall.filename";
+    private static final Set<String> SPEC_KEYS = Set.of(NAME, IMAGE, FORMAT, MOUNTPOINT, WRITABLE, GROWABLE,
+            ALLOW_OTHER, TRANSPORT);
+
+    private static Set<String> allKeys() {
+        Set<String> all = new java.util.HashSet<>(SPEC_KEYS);
+        all.addAll(OPTION_KEYS);
+        return all;
+    }
 
     private ExportSpecs() {
     }
@@ -61,6 +69,13 @@ final class ExportSpecs {
         }
         if (mountpoint == null) {
             throw new ExportException("export " + name + ": the configuration has no 'mountpoint'");
+        }
+        for (String key : props.keySet()) {
+            // dotted keys belong to the framework (service.pid, component.name, felix.fileinstall.filename)
+            if (!key.contains(".") && !SPEC_KEYS.contains(key) && !OPTION_KEYS.contains(key)) {
+                throw new ExportException("export " + name + ": unknown key '" + key + "' (known: "
+                        + String.join(", ", new java.util.TreeSet<>(allKeys())) + ")");
+            }
         }
         Map<String, String> options = new LinkedHashMap<>();
         for (String key : OPTION_KEYS) {

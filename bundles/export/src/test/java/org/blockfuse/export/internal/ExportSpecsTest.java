@@ -34,4 +34,13 @@ class ExportSpecsTest {
         assertTrue(assertThrows(ExportException.class, () -> ExportSpecs.fromProperties("n", Map.of("image", "/i")))
                 .getMessage().contains("no 'mountpoint'"));
     }
+
+    @Test
+    void unknownKeysAreRefusedByNameAndFrameworkKeysAreNot() throws Exception {
+        ExportException e = assertThrows(ExportException.class, () -> ExportSpecs.fromProperties("n",
+                Map.of("image", "/i.raw", "mountpoint", "/m.img", "writeable", "true")));
+        assertTrue(e.getMessage().startsWith("export n: unknown key 'writeable' (known: allow-corrupt, allow-other, "), e.getMessage());
+        ExportSpecs.fromProperties("n", Map.of("image", "/i.raw", "mountpoint", "/m.img", "service.pid", "x",
+                "felix.fileinstall.filename", "file:/etc/x.cfg", "component.name", "c", "restart", "never"));
+    }
 }
