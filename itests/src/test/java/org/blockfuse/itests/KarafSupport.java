@@ -16,9 +16,14 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.security.PrivilegedActionException;
+import java.security.PrivilegedExceptionAction;
 import java.util.concurrent.TimeUnit;
 
 import javax.inject.Inject;
+import javax.security.auth.Subject;
+
+import org.apache.karaf.jaas.boot.principal.RolePrincipal;
 
 import org.apache.karaf.shell.api.console.Session;
 import org.apache.karaf.shell.api.console.SessionFactory;
@@ -33,8 +38,11 @@ import org.ops4j.pax.exam.karaf.options.LogLevelOption.LogLevel;
 
 /** What every itest shares: the container set-up, running shell commands, waiting, running tools. */
 public abstract class KarafSupport {
-    /** Where the container's demo export is mounted, away from a demo a developer may be running. */
-    static final String DEMO_MOUNT = "/tmp/blockfuse-itest-demo.img";
+    /** Where the shipped demo export is mounted: inside the container's own data folder (read in the container). */
+    static final String DEMO_MOUNT = System.getProperty("karaf.data") + "/blockfuse/demo.img";
+
+    /** The roles of the distribution's admin user; shell commands run as that user (the command ACLs see them). */
+    private static final List<String> ADMIN_ROLES = List.of("admin", "manager", "viewer", "systembundles", "ssh");
 
     @Inject
     protected SessionFactory sessionFactory;
@@ -74,7 +82,6 @@ public abstract class KarafSupport {
             editConfigurationFilePut("etc/org.ops4j.pax.url.mvn.cfg", "org.ops4j.pax.url.mvn.defaultRepositories",
                     "file:${karaf.home}/${karaf.default.repository}@id=system.repository@snapshots,"
                             + "file:${karaf.data}/kar@id=kar.repository@multiple@snapshots," + examRepo + "@id=exam@snapshots"),
-            editConfigurationFilePut("etc/org.blockfuse.export-demo.cfg", "mountpoint", DEMO_MOUNT),
             systemProperty("blockfuse.work").value(System.getProperty("blockfuse.work")),
         };
     }
@@ -87,14 +94,23 @@ public abstract class KarafSupport {
         }
     }
 
-    /** Runs a shell command as an operator would; returns its output or throws with the command's error. */
+    /**
+     * Runs a shell command as the admin user would (the command ACLs apply: a session without a user
+     * may run nothing); returns its output or throws with the command's error.
+     */
     protected String run(String command) throws Exception {
         ByteArrayOutputStream out = new ByteArrayOutputStream();
         PrintStream ps = new PrintStream(out, true, StandardCharsets.UTF_8);
+        Subject admin = new Subject();
+        ADMIN_ROLES.forEach(role -> admin.getPrincipals().add(new RolePrincipal(role)));
         Exception last = null;
         for (int attempt = 0; attempt < 50; attempt++) { // commands register asynchronously after boot
             try (Session s = sessionFactory.create(System.in, ps, ps)) {
-                s.execute(command);
+                try {
+                    Subject.doAs(admin, (PrivilegedExceptionAction<Object>) () -> s.execute(command));
+                } catch (PrivilegedActionException e) {
+                    throw e.getException();
+                }
                 ps.flush();
                 return out.toString(StandardCharsets.UTF_8);
             } catch (Exception e) {
