@@ -20,6 +20,7 @@ public final class FuseExport implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FuseExport.class);
     /** How long clients that still hold the file open get to finish before the connection is aborted. */
     public static final long DRAIN_MILLIS = 10_000;
+    private static final long PROBE_SECONDS = 10;
     private static final long ABORT_GRACE_MILLIS = 5_000;
 
     private final String name;
@@ -77,18 +78,42 @@ public final class FuseExport implements AutoCloseable {
             return export;
         } catch (IOException | RuntimeException | Error e) {
             // Error too: a bundle refreshed mid-start throws LinkageError; a mount must never stay unserved
-            stop(name, conn, session);
+            release(name, conn, backend, stop(name, conn, session));
             if (mp != null) {
                 mp.release();
             }
-            closeQuietly(name, backend);
             throw e;
         }
     }
 
-    /** Mount, then probe: the size seen through the mount must be the backend's. */
+    /**
+     * Mount, then probe: the size seen through the mount must be the backend's. The stat runs on
+     * a helper thread and is bounded: a transport that never answers fails the start (which then
+     * aborts the connection, releasing the helper) instead of hanging it.
+     */
     private void probe() throws IOException {
-        long seen = Files.size(mountPoint.path());
+        java.util.concurrent.CompletableFuture<Long> size = new java.util.concurrent.CompletableFuture<>();
+        Thread t = new Thread(() -> {
+            try {
+                size.complete(Files.size(mountPoint.path()));
+            } catch (IOException | RuntimeException e) {
+                size.completeExceptionally(e);
+            }
+        }, "blockfuse-probe-" + name);
+        t.setDaemon(true);
+        t.start();
+        long seen;
+        try {
+            seen = size.get(PROBE_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (java.util.concurrent.TimeoutException e) {
+            throw new MountException("probe of " + mountPoint.path() + ": no answer through the mount within "
+                    + PROBE_SECONDS + " s");
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MountException("probe of " + mountPoint.path() + " interrupted");
+        } catch (java.util.concurrent.ExecutionException e) {
+            throw new MountException("probe of " + mountPoint.path() + " failed: " + e.getCause(), e.getCause());
+        }
         if (seen != backend.size()) {
             throw new MountException("probe of " + mountPoint.path() + " saw " + seen + " bytes, expected "
                     + backend.size());
@@ -139,41 +164,72 @@ public final class FuseExport implements AutoCloseable {
         LOG.info("{}: now served by {} ({}), live, same connection", name, transport.name(), next.describe());
     }
 
-    /** Unmounts (draining clients), stops the transport, flushes and closes the backend, removes a created mountpoint. */
+    /**
+     * Unmounts (draining clients), stops the transports, flushes and closes the backend, removes a
+     * created mountpoint. Nothing is closed while a thread may still use it: if a transport thread
+     * is still running after the grace periods (stuck in the kernel or the backend), the device fd
+     * and the backend are leaked with an error line, because a reused fd number would carry that
+     * thread's late reply or pwrite into some other export's device or image.
+     */
     @Override
     public synchronized void close() {
         if (closed) {
             return;
         }
         closed = true;
-        stop(name, connection, session);
+        boolean stopped = stop(name, connection, session);
         for (TransportSession old : retired) {
             try {
                 if (!old.awaitStopped(ABORT_GRACE_MILLIS)) {
                     LOG.error("{}: {} threads did not stop", name, old.transport());
+                    stopped = false;
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
+                stopped = false;
             }
             old.close();
         }
-        closeQuietly(name, backend);
+        release(name, connection, backend, stopped);
         mountPoint.release();
         LOG.info("{}: unmounted {}", name, mountPoint.path());
     }
 
-    private static void stop(String name, FuseConnection conn, TransportSession session) {
+    /** Closes the device fd and the backend, or leaks both when a thread may still use them. */
+    private static void release(String name, FuseConnection conn, BlockBackend backend, boolean stopped) {
+        if (stopped) {
+            if (conn != null) {
+                conn.closeDevice();
+            }
+            closeQuietly(name, backend);
+        } else {
+            LOG.error("{}: a transport thread is still running; leaking the /dev/fuse fd{} and the open image "
+                    + "rather than let their numbers be reused under it", name,
+                    conn == null ? "" : " " + conn.deviceFd());
+        }
+    }
+
+    /**
+     * Unmounts and waits (bounded) for the session's threads, aborting the connection if they do
+     * not end; closes the session (which frees only what its stopped threads owned).
+     * @return true if every thread of the session has ended
+     */
+    private static boolean stop(String name, FuseConnection conn, TransportSession session) {
         if (conn == null) {
-            return;
+            return true;
         }
         boolean gone = conn.unmount();
+        boolean stopped = session == null;
         try {
             if (session != null) {
-                if (!session.awaitStopped(gone ? ABORT_GRACE_MILLIS : DRAIN_MILLIS)) {
+                stopped = session.awaitStopped(gone ? ABORT_GRACE_MILLIS : DRAIN_MILLIS);
+                if (!stopped) {
                     LOG.warn("{}: transport still busy after unmount; aborting the connection", name);
                     conn.abort();
-                    if (!session.awaitStopped(ABORT_GRACE_MILLIS)) {
-                        LOG.error("{}: transport threads did not stop after abort", name);
+                    stopped = session.awaitStopped(ABORT_GRACE_MILLIS);
+                    if (!stopped) {
+                        LOG.error("{}: transport threads did not stop within {} ms after abort", name,
+                                ABORT_GRACE_MILLIS);
                     }
                 }
             } else {
@@ -186,8 +242,8 @@ public final class FuseExport implements AutoCloseable {
             if (session != null) {
                 session.close();
             }
-            conn.closeDevice();
         }
+        return stopped;
     }
 
     private static void closeQuietly(String name, BlockBackend backend) {

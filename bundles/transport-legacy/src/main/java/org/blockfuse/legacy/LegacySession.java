@@ -11,6 +11,7 @@ import org.blockfuse.nativeio.Libc;
 
 /** The legacy workers of one connection: one platform thread and one cloned fd each. */
 final class LegacySession implements TransportSession {
+    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(LegacySession.class);
     private final List<Thread> threads = new ArrayList<>();
     private final List<DeviceLoop> loops = new ArrayList<>();
     private final int[] fds;
@@ -68,11 +69,21 @@ final class LegacySession implements TransportSession {
         return true;
     }
 
+    /**
+     * Closes the cloned fd of every worker that has ended (or never started). A worker still
+     * running keeps its fd: it may be blocked in read() or about to write a reply, and a closed
+     * number could be reused by another export's device before it does.
+     */
     @Override
     public void close() {
         loops.forEach(DeviceLoop::stop);
         for (int i = 0; i < fds.length; i++) {
-            Libc.close(fds[i]);
+            boolean running = i < threads.size() && threads.get(i).isAlive();
+            if (running) {
+                LOG.error("{} is still running; leaking its /dev/fuse clone fd {}", threads.get(i).getName(), fds[i]);
+            } else {
+                Libc.close(fds[i]);
+            }
             fds[i] = -1;
         }
     }
