@@ -61,7 +61,8 @@ final class RawBackend implements BlockBackend {
         return blockDevice ? size : Libc.fstat(fd).blocks() * 512;
     }
 
-    private int fdFor(long address, long offset, long length) {
+    /** The descriptor for one request: the O_DIRECT one only when address, offset and length are all aligned. */
+    int fdFor(long address, long offset, long length) { // package-private for the tests
         if (directFd >= 0 && ((address | offset | length) & (DIRECT_ALIGNMENT - 1)) == 0) {
             return directFd;
         }
@@ -132,22 +133,40 @@ final class RawBackend implements BlockBackend {
     @Override
     public void discard(long offset, long length) throws IOException {
         checkWritable();
-        int r = Libc.fallocate(fd, Libc.FALLOC_FL_PUNCH_HOLE | Libc.FALLOC_FL_KEEP_SIZE, offset, length);
-        if (r == -Errno.EOPNOTSUPP) {
-            writeZeroBytes(offset, length); // the host cannot punch holes; zeros keep the read-back promise
-        } else if (r < 0) {
-            throw new NativeException("punch hole in " + image, -r);
-        }
+        zeroRange(Libc.FALLOC_FL_PUNCH_HOLE | Libc.FALLOC_FL_KEEP_SIZE, offset, length, "punch hole in ");
     }
 
     @Override
     public void writeZeroes(long offset, long length) throws IOException {
         checkWritable();
-        int r = Libc.fallocate(fd, Libc.FALLOC_FL_ZERO_RANGE | Libc.FALLOC_FL_KEEP_SIZE, offset, length);
+        zeroRange(Libc.FALLOC_FL_ZERO_RANGE | Libc.FALLOC_FL_KEEP_SIZE, offset, length, "zero range in ");
+    }
+
+    /**
+     * fallocate(mode) over the range; where the host cannot (EOPNOTSUPP) zeros are written instead, which keeps
+     * the read-back promise. A block device takes fallocate only in whole logical blocks (EINVAL otherwise), so
+     * there the unaligned head and tail are written as zeros and only the aligned middle goes to fallocate
+     * (4096 is a multiple of every logical block size up to the page size).
+     */
+    private void zeroRange(int mode, long offset, long length, String what) throws IOException {
+        long start = offset;
+        long end = offset + length;
+        if (blockDevice) {
+            long mask = DIRECT_ALIGNMENT - 1;
+            start = (offset + mask) & ~mask;
+            end = (offset + length) & ~mask;
+            if (start >= end) {
+                writeZeroBytes(offset, length);
+                return;
+            }
+            writeZeroBytes(offset, start - offset);
+            writeZeroBytes(end, offset + length - end);
+        }
+        int r = Libc.fallocate(fd, mode, start, end - start);
         if (r == -Errno.EOPNOTSUPP) {
-            writeZeroBytes(offset, length);
+            writeZeroBytes(start, end - start);
         } else if (r < 0) {
-            throw new NativeException("zero range in " + image, -r);
+            throw new NativeException(what + image, -r);
         }
     }
 

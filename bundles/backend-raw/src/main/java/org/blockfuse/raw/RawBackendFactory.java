@@ -1,6 +1,9 @@
 package org.blockfuse.raw;
 
 import java.io.IOException;
+import java.nio.file.AccessDeniedException;
+import java.nio.file.FileAlreadyExistsException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
@@ -36,19 +39,37 @@ public final class RawBackendFactory implements BlockBackendFactory {
     @Override
     public BlockBackend open(BackendRequest request) throws IOException {
         Path image = request.image().toAbsolutePath().normalize();
-        createIfAsked(image, request.option("create", ""));
-        if (!Files.exists(image)) {
-            throw new ImageException("image " + image + " does not exist");
-        }
-        if (Files.isDirectory(image)) {
-            throw new ImageException("image " + image + " is a directory");
-        }
+        // options first: a bad value is refused before anything is created, and even when the image exists
         String cache = request.option("cache", "writeback");
         if (!cache.equals("none") && !cache.equals("writeback")) {
             throw new ImageException("cache must be 'none' or 'writeback', not '" + cache + "'");
         }
-        int mode = request.writable() ? Libc.O_RDWR : Libc.O_RDONLY;
-        int fd = openImage(image, mode, request.writable());
+        String create = request.option("create", "");
+        long createSize = create.isEmpty() ? 0 : SizeParser.parse(create);
+        Created created = createSize > 0 && !Files.exists(image) ? create(image, create, createSize) : null;
+        try {
+            return openExisting(image, cache, request.writable());
+        } catch (IOException | RuntimeException e) {
+            if (created != null) {
+                created.remove(); // a refused request leaves nothing behind
+            }
+            throw e;
+        }
+    }
+
+    private static BlockBackend openExisting(Path image, String cache, boolean writable) throws IOException {
+        if (!Files.exists(image)) {
+            throw new ImageException("image " + image + " does not exist");
+        }
+        Stat type = inspect(image);
+        if (type.isDirectory()) {
+            throw new ImageException("image " + image + " is a directory");
+        }
+        if (!type.isRegular() && !type.isBlockDevice()) { // before open(2): a FIFO would block it until a writer comes
+            throw new ImageException("image " + image + " is neither a regular file nor a block device");
+        }
+        int mode = writable ? Libc.O_RDWR : Libc.O_RDONLY;
+        int fd = openImage(image, mode, writable);
         int directFd = -1;
         try {
             Stat st = Libc.fstat(fd);
@@ -63,13 +84,30 @@ public final class RawBackendFactory implements BlockBackendFactory {
                             + Libc.strerror(e.errno()), e);
                 }
             }
-            RawBackend b = new RawBackend(image, fd, directFd, st.isBlockDevice(), request.writable());
+            RawBackend b = new RawBackend(image, fd, directFd, st.isBlockDevice(), writable);
             fd = -1;
             directFd = -1;
             return b;
         } finally {
             Libc.close(fd);
             Libc.close(directFd);
+        }
+    }
+
+    /** The type of what the path names, through an O_PATH descriptor (which opens even a FIFO at once). */
+    private static Stat inspect(Path image) throws ImageException {
+        int fd;
+        try {
+            fd = Libc.open(image.toString(), Libc.O_PATH, 0);
+        } catch (NativeException e) {
+            throw new ImageException("image " + image + " cannot be opened: " + Libc.strerror(e.errno()), e);
+        }
+        try {
+            return Libc.fstat(fd);
+        } catch (NativeException e) {
+            throw new ImageException("image " + image + " cannot be inspected: " + Libc.strerror(e.errno()), e);
+        } finally {
+            Libc.close(fd);
         }
     }
 
@@ -85,17 +123,63 @@ public final class RawBackendFactory implements BlockBackendFactory {
         }
     }
 
-    private static void createIfAsked(Path image, String size) throws IOException {
-        if (size.isEmpty() || Files.exists(image)) {
-            return;
+    /** What {@link #create} made: the file and the first folder it had to make (or null). */
+    private record Created(Path file, Path firstNewFolder) {
+        void remove() {
+            try {
+                Files.deleteIfExists(file);
+                for (Path p = file.getParent(); firstNewFolder != null && p != null && p.startsWith(firstNewFolder);
+                        p = p.getParent()) {
+                    Files.deleteIfExists(p);
+                }
+            } catch (IOException e) {
+                // best effort: the refusal that brought us here is what the operator needs to see
+            }
         }
-        long bytes = SizeParser.parse(size);
-        Files.createDirectories(image.getParent());
-        int fd = Libc.open(image.toString(), Libc.O_RDWR | Libc.O_CREAT | Libc.O_EXCL, 0600);
+    }
+
+    /** Creates a missing image as a sparse file of {@code bytes} (and the folders above it, as for the demo). */
+    private static Created create(Path image, String size, long bytes) throws ImageException {
+        Path firstNew = null;
+        for (Path p = image.getParent(); p != null && !Files.exists(p); p = p.getParent()) {
+            firstNew = p;
+        }
+        Created created = new Created(image, firstNew);
+        try {
+            Files.createDirectories(image.getParent());
+        } catch (IOException e) {
+            created.remove();
+            throw new ImageException("image " + image + " cannot be created: " + reason(e), e);
+        }
+        int fd;
+        try {
+            fd = Libc.open(image.toString(), Libc.O_RDWR | Libc.O_CREAT | Libc.O_EXCL, 0600);
+        } catch (NativeException e) {
+            created.remove();
+            throw new ImageException("image " + image + " cannot be created: " + Libc.strerror(e.errno()), e);
+        }
         try {
             Libc.ftruncate(fd, bytes);
-        } finally {
+        } catch (NativeException e) { // e.g. EFBIG: larger than the filesystem's largest file
             Libc.close(fd);
+            created.remove();
+            throw new ImageException("image " + image + " cannot be created with size " + size.trim() + ": "
+                    + Libc.strerror(e.errno()), e);
         }
+        Libc.close(fd);
+        return created;
+    }
+
+    private static String reason(IOException e) {
+        if (e instanceof FileAlreadyExistsException f) {
+            return f.getFile() + " is in the way and is not a folder";
+        }
+        if (e instanceof AccessDeniedException f) {
+            return "permission denied at " + f.getFile();
+        }
+        if (e instanceof FileSystemException f && f.getReason() != null) {
+            return f.getFile() + ": " + f.getReason();
+        }
+        return e.toString();
     }
 }

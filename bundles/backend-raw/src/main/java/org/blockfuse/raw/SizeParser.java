@@ -1,5 +1,7 @@
 package org.blockfuse.raw;
 
+import java.util.Locale;
+
 import org.blockfuse.api.ImageException;
 
 /** Parses sizes like 4096, 64M, 1G, 2T (binary units). */
@@ -8,7 +10,7 @@ final class SizeParser {
     }
 
     static long parse(String text) throws ImageException {
-        String s = text.trim().toUpperCase();
+        String s = text.trim().toUpperCase(Locale.ROOT); // not the default locale: "gib" is no size in Turkish
         long unit = 1;
         if (s.endsWith("IB")) {
             s = s.substring(0, s.length() - 2);
