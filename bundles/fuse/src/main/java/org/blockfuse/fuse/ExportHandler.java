@@ -168,7 +168,7 @@ public final class ExportHandler implements RequestHandler {
                 + " overflows the largest file offset " + Long.MAX_VALUE);
     }
 
-    /** A u32 size field at 2^31 or more: above every limit we negotiate. */
+    /** A u32 size field above the negotiated limit, or at 2^31 or more (which no limit allows). */
     private int sizeTooLarge(int opcode, String field, int value, String limitName, int limit) {
         return violation(Op.name(opcode) + ": " + field + " " + Integer.toUnsignedString(value) + " exceeds "
                 + (limit == UNLIMITED ? "the largest signed 32-bit size" : "the negotiated " + limitName + " " + limit));
@@ -176,7 +176,7 @@ public final class ExportHandler implements RequestHandler {
 
     private int dispatch(int opcode, ByteBuffer header, ByteBuffer args, ByteBuffer payload, ByteBuffer reply) {
         requests.increment();
-        reply.order(ByteOrder.LITTLE_ENDIAN);
+        reply.clear().order(ByteOrder.LITTLE_ENDIAN); // its capacity is the room for the reply
         args.order(ByteOrder.LITTLE_ENDIAN);
         if (reply.capacity() < MIN_REPLY_BUFFER) {
             // the transports give every request a reply buffer of max_write: cannot happen unless there is a bug
@@ -205,7 +205,7 @@ public final class ExportHandler implements RequestHandler {
                 case Op.FORGET:
                 case Op.BATCH_FORGET:
                 case Op.INTERRUPT: return NO_REPLY; // interrupted requests finish normally
-                case Op.INIT: return violation("a second INIT on an initialised connection");
+                case Op.INIT: return violation("INIT: a second INIT on an initialised connection");
                 default: return -Errno.ENOSYS;
             }
         } catch (IOException | RuntimeException e) {
@@ -382,6 +382,9 @@ public final class ExportHandler implements RequestHandler {
         if (!policy.writable()) {
             return -Errno.EACCES;
         }
+        if (size == 0) {
+            return written(reply, 0); // as write(2) of nothing: no change, even past the end
+        }
         long end = offset + size;
         int n = size;
         resizeLock.readLock().lock();
@@ -405,6 +408,10 @@ public final class ExportHandler implements RequestHandler {
         } finally {
             resizeLock.readLock().unlock();
         }
+        return written(reply, n);
+    }
+
+    private static int written(ByteBuffer reply, int n) {
         reply.putInt(WriteOut.SIZE_FIELD, n);
         reply.putInt(4, 0);
         return WriteOut.SIZE;

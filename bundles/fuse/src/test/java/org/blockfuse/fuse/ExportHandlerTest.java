@@ -255,7 +255,7 @@ class ExportHandlerTest {
         ByteBuffer w = write(0, new byte[10]);
         w.putInt(InHeader.SIZE + FuseAbi.WriteIn.SIZE_FIELD, 11);
         assertEquals(RequestHandler.NO_REPLY, call(h, w));
-        assertTrue(violations.get(3).contains("WRITE says 11 bytes but carries 10"), violations.get(3));
+        assertTrue(violations.get(3).contains("WRITE: fuse_write_in.size 11 but the request carries 10 data bytes"), violations.get(3));
 
         assertEquals(RequestHandler.NO_REPLY, call(h, request(Op.INIT, a -> { }, new byte[0])));
         assertTrue(violations.get(4).contains("second INIT"));

@@ -36,7 +36,7 @@ class HotPathAllocationTest {
             long before = mx.getThreadAllocatedBytes(Thread.currentThread().getId());
             for (int i = 0; i < 20_000; i++) {
                 long offset = (i * 4096L) & ((1 << 20) - 1);
-                request.putInt(InHeader.LEN, readLen).putInt(InHeader.OPCODE, Op.READ).putLong(InHeader.UNIQUE, 2 * i);
+                request.putInt(InHeader.LEN, readLen).putInt(InHeader.OPCODE, Op.READ).putLong(InHeader.UNIQUE, 2 * i + 2); // the kernel never sends unique 0
                 request.putLong(InHeader.SIZE + FuseAbi.ReadIn.OFFSET, offset).putInt(InHeader.SIZE + FuseAbi.ReadIn.SIZE_FIELD, 4096);
                 reply.clear();
                 assertEquals(4096, serve(h, views, readLen, reply));

@@ -78,7 +78,11 @@ final class MemoryBackend implements BlockBackend {
     @Override
     public synchronized void discard(long offset, long length) {
         Arrays.fill(data, (int) offset, (int) (offset + length), (byte) 0);
-        allocated.clear((int) ((offset + BLOCK - 1) / BLOCK), (int) ((offset + length) / BLOCK));
+        int from = (int) ((offset + BLOCK - 1) / BLOCK); // only whole blocks become holes
+        int to = (int) ((offset + length) / BLOCK);
+        if (from < to) {
+            allocated.clear(from, to);
+        }
     }
 
     @Override
