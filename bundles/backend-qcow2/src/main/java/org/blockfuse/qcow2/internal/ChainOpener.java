@@ -1,11 +1,9 @@
 package org.blockfuse.qcow2.internal;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
-import java.nio.file.attribute.BasicFileAttributes;
 import java.util.HashSet;
 import java.util.Set;
 
@@ -15,8 +13,10 @@ import org.slf4j.LoggerFactory;
 
 /**
  * Opens a qcow2 image with its whole backing chain. Names are plain paths, relative ones resolved against
- * the folder of the image that names them; every file is identified by its file key (device and inode) so
- * that loops, including an image backing itself, are refused instead of recursing forever.
+ * the folder of the image that names them, and {@code backing-policy} decides which named files (backing
+ * and external data files) are allowed at all. Every file is opened through {@link HostFileOpener} (regular
+ * files and block devices only) and identified by device and inode, so that loops, including an image
+ * backing itself, are refused instead of recursing forever.
  */
 final class ChainOpener {
 
@@ -25,18 +25,26 @@ final class ChainOpener {
     private static final String FORMAT_RAW = "raw";
 
     private final OpenOptions options;
-    private final Set<Object> seen = new HashSet<>();
+    private final Set<HostFileOpener.FileId> seen = new HashSet<>();
 
     private ChainOpener(OpenOptions options) {
         this.options = options;
     }
 
     static Qcow2Layer openTop(Path image, OpenOptions options) throws IOException {
-        return new ChainOpener(options).openQcow2(image, 0, options.snapshot());
+        ChainOpener opener = new ChainOpener(options);
+        ImageFile top;
+        try {
+            top = opener.openOnce(image, reason -> new ImageException("qcow2 image " + image + " " + reason));
+        } catch (NoSuchFileException e) {
+            throw new ImageException("qcow2 image " + image + " not found");
+        }
+        return opener.openQcow2(top, 0, options.snapshot());
     }
 
-    private Qcow2Layer openQcow2(Path path, int depth, String snapshot) throws IOException {
-        ImageFile file = openOnce(path);
+    /** Takes ownership of file: it is closed here if anything fails. */
+    private Qcow2Layer openQcow2(ImageFile file, int depth, String snapshot) throws IOException {
+        Path path = file.path();
         ImageFile dataFile = null;
         Layer backing = null;
         ClusterDecompressor decompressor = null;
@@ -70,11 +78,10 @@ final class ChainOpener {
                 if (header.dataFileRaw() && header.backingName != null) {
                     throw Qcow2Header.refuse(name, "a raw external data file cannot be combined with a backing file");
                 }
-                Path dataPath = resolve(path, header.dataFileName, "data file");
-                dataFile = openOnce(dataPath);
+                dataFile = openNamed(file, header.dataFileName, "data file");
             }
             if (header.backingName != null) {
-                backing = openBacking(path, header, depth + 1);
+                backing = openBacking(file, header, depth + 1);
             }
             decompressor = header.compressionType == Qcow2Format.COMPRESSION_ZSTD
                     ? zstd(name) : new ZlibDecompressor();
@@ -90,57 +97,84 @@ final class ChainOpener {
         }
     }
 
-    private Layer openBacking(Path image, Qcow2Header header, int depth) throws IOException {
-        String name = image.toString();
+    private Layer openBacking(ImageFile image, Qcow2Header header, int depth) throws IOException {
+        String name = image.path().toString();
         if (depth > options.maxChainDepth()) {
             throw Qcow2Header.refuse(name, "backing chain is deeper than " + options.maxChainDepth()
                     + " layers (option max-chain-depth)");
         }
-        Path path = resolve(image, header.backingName, "backing file");
         String format = header.backingFormat;
-        if (format == null) {
-            try (ImageFile probe = ImageFile.open(path)) {
-                format = Qcow2Header.hasMagic(probe) ? FORMAT_QCOW2 : FORMAT_RAW;
-            }
-            LOG.warn("qcow2 image {} does not record the format of its backing file {}; probed it as {}",
-                    name, path, format);
+        if (format != null && !format.equals(FORMAT_QCOW2) && !format.equals(FORMAT_RAW)) {
+            throw Qcow2Header.refuse(name, "backing file format '" + format + "' is not supported");
         }
-        return switch (format) {
-            case FORMAT_QCOW2 -> openQcow2(path, depth, null);
-            case FORMAT_RAW -> new RawLayer(openOnce(path));
-            default -> throw Qcow2Header.refuse(name, "backing file format '" + format + "' is not supported");
-        };
+        ImageFile file = openNamed(image, header.backingName, "backing file");
+        try {
+            if (format == null) {
+                format = Qcow2Header.hasMagic(file) ? FORMAT_QCOW2 : FORMAT_RAW;
+                LOG.warn("qcow2 image {} does not record the format of its backing file {}; probed it as {}",
+                        name, file.path(), format);
+            }
+        } catch (IOException | RuntimeException e) {
+            closeQuietly(file, e);
+            throw e;
+        }
+        return format.equals(FORMAT_QCOW2) ? openQcow2(file, depth, null) : new RawLayer(file);
+    }
+
+    /**
+     * Opens the backing or data file that image names, as the backing policy allows: the stored name is a
+     * plain path, relative to the folder of the image; same-dir then checks where the opened file really is.
+     */
+    private ImageFile openNamed(ImageFile image, String stored, String what) throws IOException {
+        String name = image.path().toString();
+        BackingPolicy policy = options.backingPolicy();
+        if (policy == BackingPolicy.NONE) {
+            throw Qcow2Header.refuse(name, "names " + what + " '" + stored + "', which "
+                    + OpenOptions.BACKING_POLICY + "=" + policy.value + " does not allow");
+        }
+        Path target = resolve(image.path(), stored, what);
+        String described = what + " '" + stored + "' (" + target + ")";
+        ImageFile file;
+        try {
+            file = openOnce(target, reason -> Qcow2Header.refuse(name, described + " " + reason));
+        } catch (NoSuchFileException e) {
+            throw Qcow2Header.refuse(name, what + " '" + stored + "' not found (looked for " + target + ")");
+        }
+        Path folder = image.realPath().getParent();
+        if (policy == BackingPolicy.SAME_DIR && !file.realPath().getParent().equals(folder)) {
+            ImageException refusal = Qcow2Header.refuse(name, described + " resolves to " + file.realPath()
+                    + ", outside the image's folder " + folder + " (" + OpenOptions.BACKING_POLICY + "="
+                    + policy.value + ")");
+            closeQuietly(file, refusal);
+            throw refusal;
+        }
+        return file;
     }
 
     /** Resolves a name stored in an image as a plain path, relative to the folder of that image. */
     private static Path resolve(Path image, String stored, String what) throws ImageException {
-        Path target;
         try {
             Path p = Path.of(stored);
             Path folder = image.toAbsolutePath().getParent();
-            target = p.isAbsolute() || folder == null ? p : folder.resolve(p);
+            if (stored.isEmpty()) {
+                throw new InvalidPathException(stored, "empty");
+            }
+            return p.isAbsolute() || folder == null ? p : folder.resolve(p);
         } catch (InvalidPathException e) {
             throw Qcow2Header.refuse(image.toString(), what + " name '" + stored + "' is not a valid path");
         }
-        if (stored.isEmpty() || !Files.isRegularFile(target)) {
-            throw Qcow2Header.refuse(image.toString(), what + " '" + stored + "' not found (looked for " + target + ")");
-        }
-        return target;
     }
 
-    /** Opens a file of the chain, refusing one that is already part of it. */
-    private ImageFile openOnce(Path path) throws IOException {
-        Object key;
-        try {
-            BasicFileAttributes attrs = Files.readAttributes(path, BasicFileAttributes.class);
-            key = attrs.fileKey() != null ? attrs.fileKey() : path.toRealPath();
-        } catch (NoSuchFileException e) {
-            throw new ImageException("qcow2 image " + path + " not found");
+    /** Opens a file of the chain, refusing a wrong kind of file and one that is already part of the chain. */
+    private ImageFile openOnce(Path path, HostFileOpener.Refusal refusal) throws IOException {
+        HostFileOpener.Opened opened = HostFileOpener.open(path, refusal);
+        if (!seen.add(opened.id())) {
+            ImageException loop = new ImageException("qcow2 image " + path
+                    + ": backing chain loop (file is already part of the chain)");
+            closeQuietly(opened.file(), loop);
+            throw loop;
         }
-        if (!seen.add(key)) {
-            throw new ImageException("qcow2 image " + path + ": backing chain loop (file is already part of the chain)");
-        }
-        return ImageFile.open(path);
+        return opened.file();
     }
 
     private static ClusterDecompressor zstd(String name) throws ImageException {

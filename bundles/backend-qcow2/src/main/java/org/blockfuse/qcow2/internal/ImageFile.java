@@ -12,27 +12,40 @@ import java.nio.file.StandardOpenOption;
 final class ImageFile implements Closeable {
 
     private final Path path;
+    private final Path realPath;
     private final FileChannel channel;
     private final long length;
 
-    private ImageFile(Path path, FileChannel channel, long length) {
+    private ImageFile(Path path, Path realPath, FileChannel channel, long length) {
         this.path = path;
+        this.realPath = realPath;
         this.channel = channel;
         this.length = length;
     }
 
+    /** Opens a file the caller trusts (no checks); chain files go through {@link HostFileOpener}. */
     static ImageFile open(Path path) throws IOException {
-        FileChannel channel = FileChannel.open(path, StandardOpenOption.READ);
+        return adopt(path, path, FileChannel.open(path, StandardOpenOption.READ));
+    }
+
+    /** Wraps a channel already opened on path; realPath is where the kernel says the file lives. */
+    static ImageFile adopt(Path path, Path realPath, FileChannel channel) throws IOException {
         try {
-            return new ImageFile(path, channel, channel.size());
+            return new ImageFile(path, realPath, channel, channel.size());
         } catch (IOException | RuntimeException e) {
             channel.close();
             throw e;
         }
     }
 
+    /** The path as named (for messages and for resolving relative names next to it). */
     Path path() {
         return path;
+    }
+
+    /** The real path of the opened file, symlinks resolved. */
+    Path realPath() {
+        return realPath;
     }
 
     /** File length when opened; the image is read-only for us, so the tables are validated against this. */

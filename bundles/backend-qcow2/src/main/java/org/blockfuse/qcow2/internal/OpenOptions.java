@@ -6,12 +6,14 @@ import java.util.Map;
 import org.blockfuse.api.ImageException;
 
 /** The qcow2-specific keys of {@code BackendRequest.options}, parsed and range-checked once. */
-record OpenOptions(String snapshot, boolean allowCorrupt, long l2CacheBytes, int maxChainDepth) {
+record OpenOptions(String snapshot, boolean allowCorrupt, long l2CacheBytes, int maxChainDepth,
+        BackingPolicy backingPolicy) {
 
     static final String SNAPSHOT = "snapshot";
     static final String ALLOW_CORRUPT = "allow-corrupt";
     static final String L2_CACHE_SIZE = "l2-cache-size";
     static final String MAX_CHAIN_DEPTH = "max-chain-depth";
+    static final String BACKING_POLICY = "backing-policy";
 
     static final long DEFAULT_L2_CACHE_BYTES = 4L << 20;
     static final int DEFAULT_MAX_CHAIN_DEPTH = 16;
@@ -30,7 +32,8 @@ record OpenOptions(String snapshot, boolean allowCorrupt, long l2CacheBytes, int
         if (depth < 0 || depth > MAX_CHAIN_DEPTH_LIMIT) {
             throw new ImageException("option " + MAX_CHAIN_DEPTH + " must be between 0 and " + MAX_CHAIN_DEPTH_LIMIT);
         }
-        return new OpenOptions(snapshot, allowCorrupt, l2, (int) depth);
+        BackingPolicy policy = BackingPolicy.parse(BACKING_POLICY, options.get(BACKING_POLICY));
+        return new OpenOptions(snapshot, allowCorrupt, l2, (int) depth, policy);
     }
 
     /** A byte count with an optional K, M or G suffix (powers of 1024). */
