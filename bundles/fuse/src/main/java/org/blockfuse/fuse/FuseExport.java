@@ -70,6 +70,8 @@ public final class FuseExport implements AutoCloseable {
             mp = MountPoint.prepare(target);
             conn = FuseConnection.mount(name, mp, source, policy.allowOther(), options,
                     guard -> handler[0] = new ExportHandler(name, backend, policy, guard));
+            // the handler enforces the negotiated sizes: a larger READ/WRITE is a protocol violation
+            handler[0].negotiated(conn.init(), FuseConnection.DEFAULT_MAX_WRITE);
             long generation = conn.generation();
             conn.onHalt(reason -> onHalt.halted(generation, reason));
             session = transport.attach(conn);
