@@ -20,7 +20,7 @@ bf_start() {
 }
 
 bf_client() {
-  echo "$1" | "$BF_HOME/bin/client" -b -u karaf -p karaf -a "${BF_SSH_PORT:-8121}" -r 90 -d 1
+  echo "$1" | "$BF_HOME/bin/client" -b -a "${BF_SSH_PORT:-8121}" -r 90 -d 1
 }
 
 # bf_export [export-add options...] NAME IMAGE MOUNTPOINT

@@ -82,8 +82,33 @@ public abstract class KarafSupport {
             editConfigurationFilePut("etc/org.ops4j.pax.url.mvn.cfg", "org.ops4j.pax.url.mvn.defaultRepositories",
                     "file:${karaf.home}/${karaf.default.repository}@id=system.repository@snapshots,"
                             + "file:${karaf.data}/kar@id=kar.repository@multiple@snapshots," + examRepo + "@id=exam@snapshots"),
+            // The distribution's boot features as one stage of their own, so pax-exam's "exam" feature
+            // (which it appends) is a second stage: its probe bundle is then installed after our boot
+            // deployment has finished, never while Karaf's deployer is resolving (that race failed a
+            // run now and then with "Bundle cannot be installed: Resolver hook prevented resolution").
+            editConfigurationFilePut("etc/org.apache.karaf.features.cfg", "featuresBoot", "(" + distributionBootFeatures() + ")"),
             systemProperty("blockfuse.work").value(System.getProperty("blockfuse.work")),
+            systemProperty("blockfuse.tests.lenient").value(System.getProperty("blockfuse.tests.lenient", "false")),
         };
+    }
+
+    /** featuresBoot as the built distribution ships it (karaf-dist is built before the itests). */
+    private static String distributionBootFeatures() {
+        Path cfg = Path.of(System.getProperty("blockfuse.dist.features"));
+        try {
+            for (String line : Files.readAllLines(cfg)) {
+                if (line.startsWith("featuresBoot")) {
+                    String boot = line.substring(line.indexOf('=') + 1).trim();
+                    if (boot.isEmpty() || boot.endsWith("\\")) {
+                        throw new IllegalStateException("unexpected featuresBoot line in " + cfg + ": " + line);
+                    }
+                    return boot;
+                }
+            }
+        } catch (IOException e) {
+            throw new IllegalStateException("cannot read " + cfg.toAbsolutePath() + ": " + e, e);
+        }
+        throw new IllegalStateException("no featuresBoot in " + cfg.toAbsolutePath());
     }
 
     private static int freePort() {
@@ -164,6 +189,10 @@ public abstract class KarafSupport {
         for (TransportInfo t : exports().transports()) {
             if (t.available()) {
                 names.add(t.name());
+            } else if (!Boolean.getBoolean("blockfuse.tests.lenient")) {
+                // strict run: every transport must be tested, a missing kernel feature fails
+                throw new AssertionError("missing capability: transport " + t.name() + " is unavailable: " + t.reason()
+                        + " (run with -Dblockfuse.tests.lenient=true to test only the others)");
             }
         }
         return names;
