@@ -208,8 +208,13 @@ public final class ExportHandler implements RequestHandler {
                 case Op.INIT: return violation("INIT: a second INIT on an initialised connection");
                 default: return -Errno.ENOSYS;
             }
-        } catch (IOException | RuntimeException e) {
-            return ioError(Op.name(opcode), e);
+        } catch (IOException e) {
+            return ioError(Op.name(opcode), e); // the backend's trouble: EIO for this request, export up
+        } catch (RuntimeException e) {
+            // a bug (ours or a backend's): answering would guess, so this connection halts, loudly
+            LOG.error("{}: {} (unique {}) failed with an unexpected exception; halting the connection", name,
+                    Op.name(opcode), header.getLong(InHeader.UNIQUE), e);
+            return violation(Op.name(opcode) + ": unexpected " + e);
         }
     }
 

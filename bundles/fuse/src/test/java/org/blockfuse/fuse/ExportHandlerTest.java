@@ -237,6 +237,17 @@ class ExportHandlerTest {
     }
 
     @Test
+    void aBugHaltsTheConnectionInsteadOfAnsweringEio() {
+        MemoryBackend b = new MemoryBackend(SIZE, true);
+        ExportHandler h = handler(b, true, false, false);
+        b.bugOnRead = true;
+        assertEquals(RequestHandler.NO_REPLY, call(h, read(0, 4096)));
+        assertEquals(1, violations.size());
+        assertTrue(violations.get(0).contains("READ: unexpected java.lang.IllegalStateException: a bug"), violations.get(0));
+        assertEquals(0, h.ioErrors(), "a bug is not counted as an I/O error");
+    }
+
+    @Test
     void protocolViolationsHaltWithAPreciseReason() {
         ExportHandler h = handler(new MemoryBackend(SIZE, true), true, false, false);
         assertEquals(RequestHandler.NO_REPLY, call(h, ByteBuffer.allocate(20).order(ByteOrder.LITTLE_ENDIAN)));

@@ -19,6 +19,8 @@ final class MemoryBackend implements BlockBackend {
     final BitSet allocated;
     final boolean writable;
     boolean failReads;
+    /** Stands in for a bug: reads throw an unchecked exception. */
+    boolean bugOnRead;
     int flushes;
 
     MemoryBackend(int size, boolean writable) {
@@ -55,6 +57,9 @@ final class MemoryBackend implements BlockBackend {
     public synchronized void read(long offset, ByteBuffer dst) throws IOException {
         if (failReads) {
             throw new IOException("disk on fire");
+        }
+        if (bugOnRead) {
+            throw new IllegalStateException("a bug");
         }
         dst.put(data, (int) offset, dst.remaining());
     }
