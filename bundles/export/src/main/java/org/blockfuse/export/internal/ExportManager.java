@@ -54,10 +54,12 @@ public final class ExportManager implements ExportService {
     private static final long START_TIMEOUT_SECONDS = 60;
     private static final long STOP_TIMEOUT_SECONDS = FuseExport.DRAIN_MILLIS / 1000 + 30;
 
-    private final Map<String, FuseTransport> transports = new ConcurrentHashMap<>();
+    private final TransportSelector transports = new TransportSelector();
     private final Map<String, BlockBackendFactory> factories = new ConcurrentHashMap<>();
+    /** Signalled on every lifecycle change and whenever an export is added or removed. */
+    private final Object changes = new Object();
     /** By export name. */
-    private final Map<String, ExportEntry> exports = new ConcurrentHashMap<>();
+    private final Map<String, ExportLifecycle> exports = new ConcurrentHashMap<>();
     /** Automatic restarts: at most this many within {@link #RESTART_WINDOW_NANOS}, backing off from 1 s. */
     static final int RESTART_LIMIT = 5;
     private static final long RESTART_WINDOW_NANOS = TimeUnit.MINUTES.toNanos(10);
@@ -105,7 +107,7 @@ public final class ExportManager implements ExportService {
 
     /** Someone else's abort or unmount ends a connection without telling us: look, twice a second. */
     private void checkMounts() {
-        for (ExportEntry e : exports.values()) {
+        for (ExportLifecycle e : exports.values()) {
             FuseExport l = e.live;
             if (l != null) {
                 try {
@@ -131,10 +133,11 @@ public final class ExportManager implements ExportService {
         active = false;
         monitor.shutdownNow();
         onWorker(() -> {
-            for (ExportEntry e : new ArrayList<>(exports.values())) {
+            for (ExportLifecycle e : new ArrayList<>(exports.values())) {
                 stop(e);
             }
             exports.clear();
+            changed();
         });
         worker.shutdown();
     }
@@ -142,7 +145,7 @@ public final class ExportManager implements ExportService {
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
     void bindTransport(FuseTransport t) {
-        transports.put(t.name(), t);
+        transports.add(t);
         worker.execute(() -> {
             startWaiting();
             upgradeLive(t);
@@ -157,10 +160,8 @@ public final class ExportManager implements ExportService {
         if (!active || !t.joinsLiveConnections() || !t.availability().available()) {
             return;
         }
-        for (ExportEntry e : exports.values()) {
-            FuseTransport current = transports.get(e.transport);
-            if (e.live == null || !e.spec.transport().equals("auto") || e.transport.equals(t.name())
-                    || (current != null && current.rank() >= t.rank())) {
+        for (ExportLifecycle e : exports.values()) {
+            if (e.live == null || !e.spec.transport().equals("auto") || !transports.shouldUpgrade(e.transport, t)) {
                 continue;
             }
             try {
@@ -174,16 +175,15 @@ public final class ExportManager implements ExportService {
     }
 
     void unbindTransport(FuseTransport t) {
-        if (!transports.remove(t.name(), t)) {
+        if (!transports.remove(t)) {
             return;
         }
         onWorker(() -> {
-            for (ExportEntry e : exports.values()) {
+            for (ExportLifecycle e : exports.values()) {
                 if (e.live != null && e.transport.equals(t.name())) {
                     LOG.info("{}: transport {} is going away; stopping the export", e.spec.name(), t.name());
                     stop(e);
-                    e.state = ExportEntry.WAITING;
-                    e.detail = "transport " + t.name() + " went away";
+                    e.moveTo(ExportLifecycle.WAITING, "transport " + t.name() + " went away");
                 }
             }
             if (!shuttingDown()) {
@@ -204,11 +204,10 @@ public final class ExportManager implements ExportService {
             return;
         }
         onWorker(() -> {
-            for (ExportEntry e : exports.values()) {
+            for (ExportLifecycle e : exports.values()) {
                 if (e.live != null && e.spec.format().equals(f.format())) {
                     stop(e);
-                    e.state = ExportEntry.WAITING;
-                    e.detail = "format " + f.format() + " went away";
+                    e.moveTo(ExportLifecycle.WAITING, "format " + f.format() + " went away");
                 }
             }
         });
@@ -219,7 +218,7 @@ public final class ExportManager implements ExportService {
     void configured(String pid, Map<String, Object> props) {
         String name = ExportSpecs.nameOf(pid, props);
         worker.execute(() -> {
-            ExportEntry old = exports.get(name);
+            ExportLifecycle old = exports.get(name);
             if (old != null && !old.pid.equals(pid)) {
                 LOG.error("export {}: configuration {} duplicates the name of {}; ignored", name, pid, old.pid);
                 return;
@@ -231,11 +230,13 @@ public final class ExportManager implements ExportService {
                 if (old != null) {
                     stop(old);
                     exports.remove(name);
+                    changed();
                 }
-                ExportEntry bad = new ExportEntry(pid, new ExportSpec(name, Path.of(String.valueOf(props.get("image"))),
-                        "?", Path.of(String.valueOf(props.get("mountpoint"))), false, false, "auto", "auto", Map.of()));
+                ExportLifecycle bad = new ExportLifecycle(pid, new ExportSpec(name, Path.of(String.valueOf(props.get("image"))),
+                        "?", Path.of(String.valueOf(props.get("mountpoint"))), false, false, "auto", "auto", Map.of()), changes);
                 fail(bad, e.getMessage());
                 exports.put(name, bad);
+                changed();
                 return;
             }
             if (old != null && old.spec.equals(spec) && old.live != null) {
@@ -245,18 +246,20 @@ public final class ExportManager implements ExportService {
                 stop(old);
                 exports.remove(name);
             }
-            ExportEntry entry = new ExportEntry(pid, spec);
+            ExportLifecycle entry = new ExportLifecycle(pid, spec, changes);
             exports.put(name, entry);
+            changed();
             start(entry);
         });
     }
 
     void unconfigured(String pid) {
         onWorker(() -> {
-            for (ExportEntry e : new ArrayList<>(exports.values())) {
+            for (ExportLifecycle e : new ArrayList<>(exports.values())) {
                 if (e.pid.equals(pid)) {
                     stop(e);
                     exports.remove(e.spec.name(), e);
+                    changed();
                 }
             }
         });
@@ -265,16 +268,16 @@ public final class ExportManager implements ExportService {
     // ---- lifecycle on the worker thread ----
 
     private void startWaiting() {
-        for (ExportEntry e : exports.values()) {
-            if (e.state.equals(ExportEntry.WAITING) && active && !shuttingDown()) {
+        for (ExportLifecycle e : exports.values()) {
+            if (e.is(ExportLifecycle.WAITING) && active && !shuttingDown()) {
                 start(e);
             }
         }
     }
 
-    private void start(ExportEntry e) {
+    private void start(ExportLifecycle e) {
         ExportSpec spec = e.spec;
-        e.state = ExportEntry.STARTING;
+        e.moveTo(ExportLifecycle.STARTING, "");
         BlockBackendFactory factory = factories.get(spec.format());
         FuseTransport transport = chooseTransport(e);
         if (transport == null) {
@@ -285,7 +288,7 @@ public final class ExportManager implements ExportService {
             return;
         }
         try {
-            ExportValidator.validate(spec, factory, formats(), transport, transports.keySet());
+            ExportValidator.validate(spec, factory, formats(), transport, transports.names());
             ExportValidator.checkClashes(spec, exports.values().stream()
                     .filter(other -> other != e && other.live != null).map(other -> other.spec).toList());
         } catch (ExportException ex) {
@@ -311,8 +314,7 @@ public final class ExportManager implements ExportService {
             return;
         }
         e.transport = transport.name();
-        e.state = ExportEntry.ACTIVE;
-        e.detail = "";
+        e.moveTo(ExportLifecycle.ACTIVE, "");
         String line = String.format("blockfuse: export '%s' mounted at %s (%s, %s, %s, %s via %s)", spec.name(),
                 spec.mountpoint(), spec.image(), spec.format(), human(backend.size()),
                 spec.writable() ? "read-write" : "read-only", e.live.session().describe() + " " + transport.name());
@@ -320,36 +322,22 @@ public final class ExportManager implements ExportService {
         System.out.println(line);
     }
 
-    private FuseTransport chooseTransport(ExportEntry e) {
-        String wanted = e.spec.transport();
-        if (!wanted.equals("auto")) {
-            FuseTransport t = transports.get(wanted);
-            if (t == null) {
-                waitFor(e, "transport " + wanted + " is not installed");
-            } else if (!t.availability().available()) {
-                fail(e, "transport " + wanted + " is not available here: " + t.availability().reason());
-                return null;
-            }
-            return t;
+    private FuseTransport chooseTransport(ExportLifecycle e) {
+        TransportSelector.Choice c = transports.choose(e.spec.transport(), t -> LOG.info(
+                "{}: transport {} is not available ({}); falling back", e.spec.name(), t.name(), t.availability().reason()));
+        if (c.failReason() != null) {
+            fail(e, c.failReason());
+        } else if (c.waitReason() != null) {
+            waitFor(e, c.waitReason());
         }
-        List<FuseTransport> ranked = transports.values().stream()
-                .sorted(Comparator.comparingInt(FuseTransport::rank).reversed()).collect(Collectors.toList());
-        for (FuseTransport t : ranked) {
-            if (t.availability().available()) {
-                return t;
-            }
-            LOG.info("{}: transport {} is not available ({}); falling back", e.spec.name(), t.name(),
-                    t.availability().reason());
-        }
-        waitFor(e, "no FUSE transport is available");
-        return null;
+        return c.transport();
     }
 
     /**
      * A connection halted. Only the export's current connection counts: a late report from an
      * earlier generation (one already replaced or stopped) must not stop its successor.
      */
-    private void halted(ExportEntry e, long generation, String reason) {
+    private void halted(ExportLifecycle e, long generation, String reason) {
         FuseExport l = e.live;
         if (l == null || l.generation() != generation || exports.get(e.spec.name()) != e) {
             LOG.info("export {}: ignoring the halt of an earlier connection (generation {}): {}", e.spec.name(),
@@ -362,7 +350,7 @@ public final class ExportManager implements ExportService {
     }
 
     /** restart = on-failure: start again after 1 s, 2 s, 4 s ..., at most {@link #RESTART_LIMIT} times in 10 minutes. */
-    private void scheduleRestart(ExportEntry e) {
+    private void scheduleRestart(ExportLifecycle e) {
         if (!e.spec.options().getOrDefault("restart", "on-failure").equals("on-failure") || !active || shuttingDown()) {
             return;
         }
@@ -370,16 +358,16 @@ public final class ExportManager implements ExportService {
         while (!e.restarts.isEmpty() && now - e.restarts.peekFirst() > RESTART_WINDOW_NANOS) {
             e.restarts.pollFirst();
         }
-        String why = e.detail;
+        String why = e.detail();
         if (e.restarts.size() >= RESTART_LIMIT) {
-            e.detail = why + "; not restarting: " + RESTART_LIMIT + " restarts within 10 minutes"
-                    + " (blockfuse:export-restart " + e.spec.name() + " to try again)";
-            LOG.error("export {}: {}", e.spec.name(), e.detail);
+            e.explain(why + "; not restarting: " + RESTART_LIMIT + " restarts within 10 minutes"
+                    + " (blockfuse:export-restart " + e.spec.name() + " to try again)");
+            LOG.error("export {}: {}", e.spec.name(), e.detail());
             return;
         }
         long delay = FIRST_RESTART_MILLIS << e.restarts.size();
         e.restarts.addLast(now);
-        e.detail = why + "; restart " + e.restarts.size() + "/" + RESTART_LIMIT + " in " + delay / 1000 + " s";
+        e.explain(why + "; restart " + e.restarts.size() + "/" + RESTART_LIMIT + " in " + delay / 1000 + " s");
         LOG.warn("export {}: restarting in {} s (automatic restart {} of at most {} in 10 minutes)", e.spec.name(),
                 delay / 1000, e.restarts.size(), RESTART_LIMIT);
         long epoch = e.epoch;
@@ -388,7 +376,7 @@ public final class ExportManager implements ExportService {
                 return; // removed, reconfigured, restarted by hand or shutting down meanwhile
             }
             start(e);
-            if (e.state.equals(ExportEntry.FAILED)) {
+            if (e.is(ExportLifecycle.FAILED)) {
                 scheduleRestart(e);
             }
         }, delay, TimeUnit.MILLISECONDS);
@@ -402,24 +390,23 @@ public final class ExportManager implements ExportService {
         }
     }
 
-    private void stop(ExportEntry e) {
+    private void stop(ExportLifecycle e) {
         e.epoch++;
         FuseExport l = e.live;
         e.live = null;
         if (l != null) {
+            e.moveTo(ExportLifecycle.STOPPING, "unmounting " + e.spec.mountpoint());
             l.close();
         }
     }
 
-    private static void fail(ExportEntry e, String reason) {
-        e.state = ExportEntry.FAILED;
-        e.detail = reason;
+    private static void fail(ExportLifecycle e, String reason) {
+        e.moveTo(ExportLifecycle.FAILED, reason);
         LOG.error("export {}: {}", e.spec.name(), reason);
     }
 
-    private static void waitFor(ExportEntry e, String reason) {
-        e.state = ExportEntry.WAITING;
-        e.detail = reason;
+    private static void waitFor(ExportLifecycle e, String reason) {
+        e.moveTo(ExportLifecycle.WAITING, reason);
         LOG.warn("export {}: waiting: {}", e.spec.name(), reason);
     }
 
@@ -441,15 +428,15 @@ public final class ExportManager implements ExportService {
     @Override
     public ExportInfo add(ExportSpec spec) throws ExportException {
         FuseTransport transport = transports.get(spec.transport());
-        ExportValidator.validate(spec, factories.get(spec.format()), formats(), transport, transports.keySet());
+        ExportValidator.validate(spec, factories.get(spec.format()), formats(), transport, transports.names());
         if (exports.containsKey(spec.name()) || findConfiguration(spec.name()).isPresent()) {
             throw new ExportException("an export named " + spec.name() + " already exists");
         }
         ExportValidator.checkClashes(spec, exports.values().stream().map(e -> e.spec).toList());
         ConfigStore.Stored stored = store.create(spec);
-        ExportEntry entry = awaitSettled(spec.name());
-        if (entry == null || !entry.state.equals(ExportEntry.ACTIVE)) {
-            String why = entry == null ? "it did not start within " + START_TIMEOUT_SECONDS + " s" : entry.detail;
+        ExportLifecycle entry = awaitSettled(spec.name());
+        if (entry == null || !entry.is(ExportLifecycle.ACTIVE)) {
+            String why = entry == null ? "it did not start within " + START_TIMEOUT_SECONDS + " s" : entry.detail();
             store.delete(stored.file(), stored.configuration());
             awaitGone(spec.name());
             throw new ExportException(why);
@@ -457,34 +444,45 @@ public final class ExportManager implements ExportService {
         return entry.info();
     }
 
-    private ExportEntry awaitSettled(String name) throws ExportException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(START_TIMEOUT_SECONDS);
-        while (System.nanoTime() < deadline) {
-            ExportEntry e = exports.get(name);
-            if (e != null && !e.state.equals(ExportEntry.STARTING)) {
-                return e;
-            }
-            sleep();
-        }
+    /** Waits (bounded) until the export exists and has left "starting"; woken by every lifecycle change. */
+    private ExportLifecycle awaitSettled(String name) throws ExportException {
+        awaitChange(START_TIMEOUT_SECONDS, () -> {
+            ExportLifecycle e = exports.get(name);
+            return e != null && !e.is(ExportLifecycle.STARTING);
+        });
         return exports.get(name);
     }
 
     private void awaitGone(String name) throws ExportException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(STOP_TIMEOUT_SECONDS);
-        while (exports.containsKey(name)) {
-            if (System.nanoTime() > deadline) {
-                throw new ExportException("export " + name + " did not stop within " + STOP_TIMEOUT_SECONDS + " s");
-            }
-            sleep();
+        if (!awaitChange(STOP_TIMEOUT_SECONDS, () -> !exports.containsKey(name))) {
+            throw new ExportException("export " + name + " did not stop within " + STOP_TIMEOUT_SECONDS + " s");
         }
     }
 
-    private static void sleep() throws ExportException {
-        try {
-            Thread.sleep(50);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new ExportException("interrupted");
+    /** Waits on the lifecycles' change signal until {@code done} holds or the time is up. */
+    private boolean awaitChange(long seconds, java.util.function.BooleanSupplier done) throws ExportException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        synchronized (changes) {
+            while (!done.getAsBoolean()) {
+                long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+                if (left <= 0) {
+                    return false;
+                }
+                try {
+                    changes.wait(left);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new ExportException("interrupted");
+                }
+            }
+            return true;
+        }
+    }
+
+    /** Tells waiters that the set of exports changed (an export added or removed). */
+    private void changed() {
+        synchronized (changes) {
+            changes.notifyAll();
         }
     }
 
@@ -506,19 +504,19 @@ public final class ExportManager implements ExportService {
     @Override
     public ExportInfo restart(String name) throws ExportException {
         java.util.concurrent.Future<ExportInfo> f = worker.submit(() -> {
-            ExportEntry e = exports.get(name);
+            ExportLifecycle e = exports.get(name);
             if (e == null) {
                 throw new ExportException("no export named " + name);
             }
             if (e.spec.format().equals("?")) {
-                throw new ExportException("export " + name + " cannot start: " + e.detail);
+                throw new ExportException("export " + name + " cannot start: " + e.detail());
             }
             LOG.info("export {}: restarting on request", name);
             stop(e);
             e.restarts.clear();
             start(e);
-            if (!e.state.equals(ExportEntry.ACTIVE)) {
-                throw new ExportException("export " + name + " did not restart: " + e.detail);
+            if (!e.is(ExportLifecycle.ACTIVE)) {
+                throw new ExportException("export " + name + " did not restart: " + e.detail());
             }
             return e.info();
         });
@@ -554,20 +552,18 @@ public final class ExportManager implements ExportService {
 
     @Override
     public List<ExportInfo> list() {
-        return exports.values().stream().map(ExportEntry::info)
+        return exports.values().stream().map(ExportLifecycle::info)
                 .sorted(Comparator.comparing(ExportInfo::name)).collect(Collectors.toList());
     }
 
     @Override
     public Optional<ExportInfo> get(String name) {
-        return Optional.ofNullable(exports.get(name)).map(ExportEntry::info);
+        return Optional.ofNullable(exports.get(name)).map(ExportLifecycle::info);
     }
 
     @Override
     public List<TransportInfo> transports() {
-        return transports.values().stream()
-                .map(t -> new TransportInfo(t.name(), t.rank(), t.availability().available(), t.availability().reason()))
-                .sorted(Comparator.comparingInt(TransportInfo::rank).reversed()).collect(Collectors.toList());
+        return transports.describe();
     }
 
     @Override

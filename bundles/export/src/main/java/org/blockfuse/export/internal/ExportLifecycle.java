@@ -1,0 +1,111 @@
+package org.blockfuse.export.internal;
+
+import java.time.Instant;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.List;
+
+import org.blockfuse.api.ExportInfo;
+import org.blockfuse.api.ExportSpec;
+import org.blockfuse.fuse.FuseExport;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One configured export and what became of it: a small state machine (starting, active,
+ * waiting, failed, stopping) with a bounded history of its changes. Changed only on the manager's
+ * worker thread; read from any thread. Every change wakes whoever waits on {@link #changes}.
+ */
+final class ExportLifecycle {
+    private static final Logger LOG = LoggerFactory.getLogger(ExportLifecycle.class);
+    static final String STARTING = "starting";
+    static final String ACTIVE = "active";
+    static final String FAILED = "failed";
+    static final String WAITING = "waiting";
+    static final String STOPPING = "stopping";
+    private static final int HISTORY = 32;
+
+    /** One state change, for the operator. */
+    record Change(Instant at, String from, String to, String why) {
+    }
+
+    final String pid;
+    final ExportSpec spec;
+    private volatile String state = STARTING;
+    private volatile String detail = "";
+    volatile FuseExport live;
+    volatile String transport = "";
+    /** When automatic restarts happened (nanoTime), for the limit; worker thread only. */
+    final ArrayDeque<Long> restarts = new ArrayDeque<>();
+    /** Bumped by every start and stop: a restart scheduled before either is stale and does nothing. */
+    long epoch;
+    private final ArrayDeque<Change> history = new ArrayDeque<>();
+    /** Shared by every lifecycle of one manager: waiters (the shell's add/remove) wait here. */
+    private final Object changes;
+
+    ExportLifecycle(String pid, ExportSpec spec, Object changes) {
+        this.pid = pid;
+        this.spec = spec;
+        this.changes = changes;
+        record(null, STARTING, "configured");
+    }
+
+    String state() {
+        return state;
+    }
+
+    String detail() {
+        return detail;
+    }
+
+    boolean is(String s) {
+        return state.equals(s);
+    }
+
+    /** Moves to {@code to}; logs one line when the state itself changes. */
+    void moveTo(String to, String why) {
+        String from = state;
+        state = to;
+        detail = why;
+        if (!from.equals(to)) {
+            record(from, to, why);
+        }
+        synchronized (changes) {
+            changes.notifyAll();
+        }
+    }
+
+    /** Changes only the detail (e.g. "restart 2/5 in 2 s"), not the state. */
+    void explain(String why) {
+        detail = why;
+        synchronized (changes) {
+            changes.notifyAll();
+        }
+    }
+
+    private void record(String from, String to, String why) {
+        synchronized (history) {
+            if (history.size() == HISTORY) {
+                history.removeFirst();
+            }
+            history.addLast(new Change(Instant.now(), from, to, why));
+        }
+        if (from != null && !to.equals(FAILED)) { // failures are logged at ERROR by the manager
+            LOG.info("export {}: {} -> {}{}", spec.name(), from, to, why.isEmpty() ? "" : " (" + why + ")");
+        }
+    }
+
+    List<Change> history() {
+        synchronized (history) {
+            return new ArrayList<>(history);
+        }
+    }
+
+    ExportInfo info() {
+        FuseExport l = live;
+        long size = l == null ? -1 : l.backend().size();
+        String t = l == null ? transport : transport + " (" + l.session().describe() + ")";
+        return new ExportInfo(spec.name(), spec.image(), spec.format(), size, spec.mountpoint(), t,
+                spec.writable(), spec.growable(), state, detail);
+    }
+}
