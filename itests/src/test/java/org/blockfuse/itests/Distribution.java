@@ -120,6 +120,28 @@ final class Distribution implements AutoCloseable {
         return r.output();
     }
 
+    /**
+     * The transports the running distribution can use (blockfuse:transport-list). Strict, like
+     * KarafSupport's: an unavailable transport fails unless -Dblockfuse.tests.lenient=true.
+     */
+    List<String> transports() throws Exception {
+        List<String> names = new ArrayList<>();
+        for (String line : client("blockfuse:transport-list --no-format").split("\n")) {
+            String[] f = line.trim().split("\\s+", 4); // name, rank, available, reason
+            if (f.length < 3 || !(f[2].equals("true") || f[2].equals("false"))) {
+                continue; // a header or the client's own output
+            }
+            if (f[2].equals("true")) {
+                names.add(f[0]);
+            } else if (!Boolean.getBoolean("blockfuse.tests.lenient")) {
+                fail("missing capability: transport " + f[0] + " is unavailable: " + (f.length > 3 ? f[3] : "")
+                        + " (run with -Dblockfuse.tests.lenient=true to test only the others)");
+            }
+        }
+        assertFalse("no transport available", names.isEmpty());
+        return names;
+    }
+
     /** Runs a command through bin/client as {@code user}; the result may be a failure. */
     Result clientAs(String user, String password, String command) throws Exception {
         return runClient(List.of("-u", user, "-p", password), command);
