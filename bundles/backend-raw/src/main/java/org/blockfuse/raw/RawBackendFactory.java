@@ -11,6 +11,7 @@ import org.blockfuse.api.BackendRequest;
 import org.blockfuse.api.BlockBackend;
 import org.blockfuse.api.BlockBackendFactory;
 import org.blockfuse.api.ImageException;
+import org.blockfuse.api.Sizes;
 import org.blockfuse.nativeio.Errno;
 import org.blockfuse.nativeio.Libc;
 import org.blockfuse.nativeio.NativeException;
@@ -45,7 +46,7 @@ public final class RawBackendFactory implements BlockBackendFactory {
             throw new ImageException("cache must be 'none' or 'writeback', not '" + cache + "'");
         }
         String create = request.option("create", "");
-        long createSize = create.isEmpty() ? 0 : SizeParser.parse(create);
+        long createSize = create.isEmpty() ? 0 : Sizes.parse(create);
         Created created = createSize > 0 && !Files.exists(image) ? create(image, create, createSize) : null;
         try {
             return openExisting(image, cache, request.writable());

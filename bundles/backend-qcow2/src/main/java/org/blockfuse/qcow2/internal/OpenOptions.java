@@ -1,9 +1,9 @@
 package org.blockfuse.qcow2.internal;
 
-import java.util.Locale;
 import java.util.Map;
 
 import org.blockfuse.api.ImageException;
+import org.blockfuse.api.Sizes;
 
 /** The qcow2-specific keys of {@code BackendRequest.options}, parsed and range-checked once. */
 record OpenOptions(String snapshot, boolean allowCorrupt, long l2CacheBytes, int maxChainDepth,
@@ -28,7 +28,7 @@ record OpenOptions(String snapshot, boolean allowCorrupt, long l2CacheBytes, int
         if (l2 <= 0 || l2 > MAX_L2_CACHE_BYTES) {
             throw new ImageException("option " + L2_CACHE_SIZE + " must be between 1 and " + MAX_L2_CACHE_BYTES + " bytes");
         }
-        long depth = bytes(MAX_CHAIN_DEPTH, options.get(MAX_CHAIN_DEPTH), DEFAULT_MAX_CHAIN_DEPTH);
+        long depth = whole(MAX_CHAIN_DEPTH, options.get(MAX_CHAIN_DEPTH), DEFAULT_MAX_CHAIN_DEPTH);
         if (depth < 0 || depth > MAX_CHAIN_DEPTH_LIMIT) {
             throw new ImageException("option " + MAX_CHAIN_DEPTH + " must be between 0 and " + MAX_CHAIN_DEPTH_LIMIT);
         }
@@ -37,25 +37,26 @@ record OpenOptions(String snapshot, boolean allowCorrupt, long l2CacheBytes, int
     }
 
     /** A byte count with an optional K, M or G suffix (powers of 1024). */
+    /** A size option in the one syntax of every size option ({@link Sizes}). */
     private static long bytes(String key, String value, long fallback) throws ImageException {
         if (value == null || value.isBlank()) {
             return fallback;
         }
-        String v = value.trim().toUpperCase(Locale.ROOT);
-        int shift = switch (v.charAt(v.length() - 1)) {
-            case 'K' -> 10;
-            case 'M' -> 20;
-            case 'G' -> 30;
-            default -> 0;
-        };
         try {
-            long n = Long.parseLong(shift == 0 ? v : v.substring(0, v.length() - 1));
-            if (n < 0 || n > (Long.MAX_VALUE >> shift)) {
-                throw new NumberFormatException();
-            }
-            return n << shift;
+            return Sizes.parse(value);
+        } catch (ImageException e) {
+            throw new ImageException("option " + key + ": " + e.getMessage());
+        }
+    }
+
+    private static long whole(String key, String value, long fallback) throws ImageException {
+        if (value == null || value.isBlank()) {
+            return fallback;
+        }
+        try {
+            return Long.parseLong(value.trim());
         } catch (NumberFormatException e) {
-            throw new ImageException("option " + key + " has an invalid value: " + value);
+            throw new ImageException("option " + key + " must be a whole number, not '" + value + "'");
         }
     }
 }

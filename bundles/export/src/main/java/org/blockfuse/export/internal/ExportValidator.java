@@ -59,7 +59,7 @@ final class ExportValidator {
         }
         number(spec, "workers", 0, 256);
         number(spec, "queue-depth", 0, 4096);
-        number(spec, "l2-cache-size", 0, Integer.MAX_VALUE);
+        // l2-cache-size, create and the other backend keys are validated by their backend factory
         String cache = spec.options().getOrDefault("cache", "writeback");
         if (!cache.equals("writeback") && !cache.equals("none")) {
             throw new ExportException("cache must be writeback or none, not '" + cache + "'");

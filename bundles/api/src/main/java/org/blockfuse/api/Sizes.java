@@ -1,15 +1,16 @@
-package org.blockfuse.raw;
+package org.blockfuse.api;
 
 import java.util.Locale;
 
-import org.blockfuse.api.ImageException;
-
-/** Parses sizes like 4096, 64M, 1G, 2T (binary units). */
-final class SizeParser {
-    private SizeParser() {
+/**
+ * The one size syntax of every size option: 4096, 512K, 64M, 1G, 1GiB, 2T (binary units, any case,
+ * locale-independent).
+ */
+public final class Sizes {
+    private Sizes() {
     }
 
-    static long parse(String text) throws ImageException {
+    public static long parse(String text) throws ImageException {
         String s = text.trim().toUpperCase(Locale.ROOT); // not the default locale: "gib" is no size in Turkish
         long unit = 1;
         if (s.endsWith("IB")) {

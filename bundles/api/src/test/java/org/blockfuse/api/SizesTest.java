@@ -1,16 +1,15 @@
-package org.blockfuse.raw;
+package org.blockfuse.api;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 import java.util.Locale;
 
-import org.blockfuse.api.ImageException;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 import org.junit.jupiter.params.provider.ValueSource;
 
-class SizeParserTest {
+class SizesTest {
     @ParameterizedTest
     @CsvSource({
             "4096, 4096",
@@ -31,14 +30,14 @@ class SizeParserTest {
             "8191P, 9222246136947933184",
     })
     void parses(String text, long bytes) throws ImageException {
-        assertEquals(bytes, SizeParser.parse(text));
+        assertEquals(bytes, Sizes.parse(text));
     }
 
     @ParameterizedTest
     @ValueSource(strings = { "", " ", "0", "0M", "-1", "-4M", "abc", "1.5G", "1,5G", "1 G", "M", "KiB", "1X", "1E",
             "0x10", "8192P", "9223372036854775808", "99999999999999999999", "1GG" })
     void refusesInOneLine(String text) {
-        ImageException e = assertThrows(ImageException.class, () -> SizeParser.parse(text));
+        ImageException e = assertThrows(ImageException.class, () -> Sizes.parse(text));
         assertEquals("'" + text + "' is not a size (examples: 65536, 64M, 1G)", e.getMessage());
     }
 
@@ -47,8 +46,8 @@ class SizeParserTest {
         Locale saved = Locale.getDefault();
         try {
             Locale.setDefault(Locale.forLanguageTag("tr-TR")); // "i".toUpperCase() is a dotted capital I there
-            assertEquals(1L << 30, SizeParser.parse("1gib"));
-            assertEquals(4L << 20, SizeParser.parse("4mib"));
+            assertEquals(1L << 30, Sizes.parse("1gib"));
+            assertEquals(4L << 20, Sizes.parse("4mib"));
         } finally {
             Locale.setDefault(saved);
         }
