@@ -133,13 +133,38 @@ public final class ExportManager implements ExportService {
         active = false;
         monitor.shutdownNow();
         onWorker(() -> {
-            for (ExportLifecycle e : new ArrayList<>(exports.values())) {
-                stop(e);
-            }
+            stopAllAtOnce(new ArrayList<>(exports.values()));
             exports.clear();
             changed();
         });
         worker.shutdown();
+    }
+
+    /**
+     * Stops every export in parallel: each may drain its clients for up to the grace period, so
+     * one after another would make shutdown (and this bundle's deactivation) grow with the number
+     * of busy exports. Bounded: a stop that outlives the grace periods is logged and left.
+     */
+    private void stopAllAtOnce(List<ExportLifecycle> all) {
+        List<Thread> stoppers = new ArrayList<>();
+        for (ExportLifecycle e : all) {
+            Thread t = new Thread(() -> stop(e), "blockfuse-export-stop-" + e.spec.name());
+            t.setDaemon(true);
+            t.start();
+            stoppers.add(t);
+        }
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(STOP_TIMEOUT_SECONDS - 5);
+        for (Thread t : stoppers) {
+            try {
+                t.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+            } catch (InterruptedException ex) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+            if (t.isAlive()) {
+                LOG.error("{} did not finish within {} s", t.getName(), STOP_TIMEOUT_SECONDS - 5);
+            }
+        }
     }
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
