@@ -35,9 +35,10 @@ final class ChainOpener {
         ChainOpener opener = new ChainOpener(options);
         ImageFile top;
         try {
-            top = opener.openOnce(image, reason -> new ImageException("qcow2 image " + image + " " + reason));
+            top = opener.openOnce(image,
+                    reason -> new ImageException(Qcow2Header.printable("qcow2 image " + image + " " + reason)));
         } catch (NoSuchFileException e) {
-            throw new ImageException("qcow2 image " + image + " not found");
+            throw new ImageException(Qcow2Header.printable("qcow2 image " + image + " not found"));
         }
         return opener.openQcow2(top, 0, options.snapshot());
     }
@@ -56,7 +57,8 @@ final class ChainOpener {
                     throw Qcow2Header.refuse(name, "image is marked corrupt; run 'qemu-img check -r all' "
                             + "or open it with allow-corrupt=true");
                 }
-                LOG.warn("qcow2 image {} is marked corrupt; opening it read-only because allow-corrupt=true", name);
+                LOG.warn("qcow2 image {} is marked corrupt; opening it read-only because allow-corrupt=true",
+                        Qcow2Header.printable(name));
             }
             long size = header.virtualSize;
             long l1Offset = header.l1Offset;
@@ -65,6 +67,10 @@ final class ChainOpener {
                 SnapshotTable.Entry entry = SnapshotTable.find(SnapshotTable.read(file, header), snapshot);
                 if (entry == null) {
                     throw Qcow2Header.refuse(name, "no snapshot with id or name '" + snapshot + "'");
+                }
+                if (entry.diskSize() < 0) {
+                    throw Qcow2Header.refuse(name, "snapshot '" + snapshot + "' has a disk size of "
+                            + Long.toUnsignedString(entry.diskSize()) + " bytes, which is too large");
                 }
                 Qcow2Header.validateL1(name, "snapshot", entry.l1Offset(), entry.l1Size(), header.clusterSize,
                         file.length());
@@ -112,7 +118,7 @@ final class ChainOpener {
             if (format == null) {
                 format = Qcow2Header.hasMagic(file) ? FORMAT_QCOW2 : FORMAT_RAW;
                 LOG.warn("qcow2 image {} does not record the format of its backing file {}; probed it as {}",
-                        name, file.path(), format);
+                        Qcow2Header.printable(name), Qcow2Header.shown(file.path()), format);
             }
         } catch (IOException | RuntimeException e) {
             closeQuietly(file, e);
@@ -129,16 +135,17 @@ final class ChainOpener {
         String name = image.path().toString();
         BackingPolicy policy = options.backingPolicy();
         if (policy == BackingPolicy.NONE) {
-            throw Qcow2Header.refuse(name, "names " + what + " '" + stored + "', which "
+            throw Qcow2Header.refuse(name, "names " + what + " '" + Qcow2Header.shown(stored) + "', which "
                     + OpenOptions.BACKING_POLICY + "=" + policy.value + " does not allow");
         }
         Path target = resolve(image.path(), stored, what);
-        String described = what + " '" + stored + "' (" + target + ")";
+        String described = what + " '" + Qcow2Header.shown(stored) + "' (" + Qcow2Header.shown(target) + ")";
         ImageFile file;
         try {
             file = openOnce(target, reason -> Qcow2Header.refuse(name, described + " " + reason));
         } catch (NoSuchFileException e) {
-            throw Qcow2Header.refuse(name, what + " '" + stored + "' not found (looked for " + target + ")");
+            throw Qcow2Header.refuse(name, what + " '" + Qcow2Header.shown(stored) + "' not found (looked for "
+                    + Qcow2Header.shown(target) + ")");
         }
         Path folder = image.realPath().getParent();
         if (policy == BackingPolicy.SAME_DIR && !file.realPath().getParent().equals(folder)) {
@@ -161,7 +168,8 @@ final class ChainOpener {
             }
             return p.isAbsolute() || folder == null ? p : folder.resolve(p);
         } catch (InvalidPathException e) {
-            throw Qcow2Header.refuse(image.toString(), what + " name '" + stored + "' is not a valid path");
+            throw Qcow2Header.refuse(image.toString(), what + " name '" + Qcow2Header.shown(stored)
+                    + "' is not a valid path");
         }
     }
 
@@ -169,8 +177,8 @@ final class ChainOpener {
     private ImageFile openOnce(Path path, HostFileOpener.Refusal refusal) throws IOException {
         HostFileOpener.Opened opened = HostFileOpener.open(path, refusal);
         if (!seen.add(opened.id())) {
-            ImageException loop = new ImageException("qcow2 image " + path
-                    + ": backing chain loop (file is already part of the chain)");
+            ImageException loop = Qcow2Header.refuse(Qcow2Header.shown(path),
+                    "backing chain loop (file is already part of the chain)");
             closeQuietly(opened.file(), loop);
             throw loop;
         }

@@ -17,6 +17,9 @@ import org.blockfuse.api.ImageException;
  */
 final class Qcow2Header {
 
+    /** Longest stored name a message shows in full. */
+    static final int MAX_SHOWN = 256;
+
     final int version;
     final int clusterBits;
     final long clusterSize;
@@ -202,7 +205,8 @@ final class Qcow2Header {
         int wordsPerEntry = (b.incompatible & INCOMPAT_EXTENDED_L2) != 0 ? EXTENDED_L2_WORDS : STANDARD_L2_WORDS;
         validateL1(name, "active", b.l1Offset, b.l1Size, clusterSize, fileLength);
         long bytesPerL2 = clusterSize * (clusterSize / (ENTRY_BYTES * wordsPerEntry));
-        long minL1 = (b.size + bytesPerL2 - 1) / bytesPerL2;
+        // b.size is at most Long.MAX_VALUE here: round up without b.size + bytesPerL2 - 1, which overflows.
+        long minL1 = b.size / bytesPerL2 + (b.size % bytesPerL2 == 0 ? 0 : 1);
         if (Integer.toUnsignedLong(b.l1Size) < minL1) {
             throw refuse(name, "L1 table is too small for the virtual size (" + b.l1Size + " < " + minL1 + " entries)");
         }
@@ -294,7 +298,38 @@ final class Qcow2Header {
     }
 
     static ImageException refuse(String image, String reason) {
-        return new ImageException("qcow2 image " + image + ": " + reason);
+        return new ImageException(printable("qcow2 image " + image + ": " + reason));
+    }
+
+    /**
+     * Text for a message or a log line, with control characters and Unicode line separators escaped (a
+     * newline becomes the four characters backslash, x, 0, a). Names stored in an image (backing and data
+     * file names, formats, feature names) reach messages verbatim otherwise, and a hostile image could break
+     * the one-line message apart or write terminal escapes into the operator's log.
+     */
+    static String printable(Object text) {
+        String s = String.valueOf(text);
+        StringBuilder out = new StringBuilder(s.length());
+        for (int i = 0; i < s.length(); i++) {
+            char c = s.charAt(i);
+            if (Character.isISOControl(c) || c == '\u2028' || c == '\u2029') {
+                out.append(c < 0x100 ? String.format("\\x%02x", (int) c) : String.format("\\u%04x", (int) c));
+            } else {
+                out.append(c);
+            }
+        }
+        return out.toString();
+    }
+
+    /**
+     * A name stored in an image (or a path made from one) as a message shows it: escaped like
+     * {@link #printable} and cut after {@value #MAX_SHOWN} characters, since a data file name extension has no
+     * length limit and a garbled backing name may be a kilobyte of binary.
+     */
+    static String shown(Object name) {
+        String s = String.valueOf(name);
+        return s.length() <= MAX_SHOWN ? printable(s)
+                : printable(s.substring(0, MAX_SHOWN)) + "...(" + s.length() + " characters)";
     }
 
     private static final class Builder {

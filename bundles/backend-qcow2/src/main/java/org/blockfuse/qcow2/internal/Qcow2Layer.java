@@ -170,7 +170,14 @@ final class Qcow2Layer implements Layer {
     private void resolve(long pos, long maxLength, Piece out) throws IOException {
         long inCluster = pos & clusterMask;
         long l1Index = pos >>> (clusterBits + l2Bits);
-        long l2Offset = l1Index < l1.length ? l1[(int) l1Index] & OFFSET_MASK : 0;
+        if (l1Index >= l1.length) {
+            // Past the L1 table (a snapshot's disk may be larger than its table covers): all unallocated, in one
+            // piece, so that an extent scan of a huge disk takes one step and not one per L2 range.
+            out.kind = UNALLOCATED;
+            out.length = maxLength;
+            return;
+        }
+        long l2Offset = l1[(int) l1Index] & OFFSET_MASK;
         if (l2Offset == 0) {
             out.kind = UNALLOCATED;
             out.length = Math.min(maxLength, bytesPerL2 - (pos & (bytesPerL2 - 1)));
@@ -325,16 +332,21 @@ final class Qcow2Layer implements Layer {
             dst.put(s.partial, from, length);
             return;
         }
-        if (cached == DecompressedClusterCache.SEEN) {
-            byte[] whole = new byte[cluster];
-            decompress(pos, descriptor, ByteBuffer.wrap(whole), s);
-            decompressed.put(descriptor, whole);
-            dst.put(whole, from, length);
-            return;
-        }
         if (s.partial == null) {
             s.partial = new byte[cluster];
             s.partialBuffer = ByteBuffer.wrap(s.partial);
+        }
+        if (cached == DecompressedClusterCache.SEEN) {
+            // Expand into the thread's scratch and copy the cluster out once it decoded: a damaged cluster read
+            // piece by piece then fails each read without allocating a cluster for it.
+            s.partialValid = 0;
+            decompress(pos, descriptor, s.partialBuffer.clear(), s);
+            s.partialDescriptor = descriptor;
+            s.partialValid = cluster;
+            byte[] whole = s.partial.clone();
+            decompressed.put(descriptor, whole);
+            dst.put(whole, from, length);
+            return;
         }
         int want = decompressor.prefixIsCheaper() ? to : cluster;
         s.partialValid = 0;

@@ -20,7 +20,7 @@ final class ReadFailureLog {
     private final Set<String> logged = ConcurrentHashMap.newKeySet();
 
     ReadFailureLog(String image) {
-        this.image = image;
+        this.image = Qcow2Header.shown(image); // a backing file's name comes from the image above it
     }
 
     IOException failure(String problem, long guestOffset, long hostOffset, Throwable cause) {

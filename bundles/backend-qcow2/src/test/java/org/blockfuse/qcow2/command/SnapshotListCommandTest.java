@@ -2,7 +2,6 @@ package org.blockfuse.qcow2.command;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -14,6 +13,7 @@ import java.util.Comparator;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
 
+import org.blockfuse.qcow2.Capability;
 import org.blockfuse.qcow2.Qcow2Snapshot;
 import org.blockfuse.qcow2.Qcow2Snapshots;
 import org.junit.jupiter.api.Test;
@@ -22,7 +22,7 @@ class SnapshotListCommandTest {
 
     @Test
     void listsSnapshotsAsTable() throws Exception {
-        assumeTrue(Files.isExecutable(Path.of("/usr/bin/qemu-img")), "qemu-img is not installed");
+        Capability.requireTools("qemu-img");
         Path dir = Files.createTempDirectory(Path.of("/tmp"), "qcow2-cmd-");
         try {
             Path img = dir.resolve("s.qcow2");

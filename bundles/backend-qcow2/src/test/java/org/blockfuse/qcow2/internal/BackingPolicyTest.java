@@ -5,7 +5,6 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.net.StandardProtocolFamily;
@@ -18,6 +17,7 @@ import java.util.Map;
 
 import org.blockfuse.api.BlockBackend;
 import org.blockfuse.api.ImageException;
+import org.blockfuse.qcow2.Capability;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -36,7 +36,7 @@ class BackingPolicyTest {
 
     @BeforeEach
     void setUp() throws IOException {
-        assumeTrue(QemuTool.available(), "qemu-img and qemu-io are not installed");
+        Capability.requireQemu();
         qemu = new QemuTool();
         Files.createDirectories(qemu.path("images"));
         Files.createDirectories(qemu.path("elsewhere"));

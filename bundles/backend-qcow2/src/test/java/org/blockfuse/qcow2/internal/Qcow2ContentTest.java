@@ -3,7 +3,6 @@ package org.blockfuse.qcow2.internal;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -17,6 +16,7 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
 import org.blockfuse.api.BlockBackend;
+import org.blockfuse.qcow2.Capability;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -40,7 +40,7 @@ class Qcow2ContentTest {
 
     @BeforeEach
     void setUp() throws IOException {
-        assumeTrue(QemuTool.available(), "qemu-img and qemu-io are not installed");
+        Capability.requireQemu();
         qemu = new QemuTool();
     }
 

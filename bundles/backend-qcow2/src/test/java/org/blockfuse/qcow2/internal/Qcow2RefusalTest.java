@@ -4,21 +4,26 @@ import static org.blockfuse.qcow2.internal.Qcow2Format.*;
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTimeoutPreemptively;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.io.RandomAccessFile;
+import java.lang.management.ManagementFactory;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Random;
 
 import org.blockfuse.api.BackendRequest;
 import org.blockfuse.api.BlockBackend;
 import org.blockfuse.api.ImageException;
+import org.blockfuse.qcow2.Capability;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -31,7 +36,7 @@ class Qcow2RefusalTest {
 
     @BeforeEach
     void setUp() throws IOException {
-        assumeTrue(QemuTool.available(), "qemu-img and qemu-io are not installed");
+        Capability.requireQemu();
         qemu = new QemuTool();
         img = qemu.create("a.qcow2", null, "1M");
         qemu.io("a.qcow2", "write -P 0x11 0 64k", "write -P 0x12 256k 64k");
@@ -219,6 +224,103 @@ class Qcow2RefusalTest {
 
         qemu.create("vmdk.qcow2", null, "1M", "-u", "-b", "l0.qcow2", "-F", "vmdk");
         assertRefused(qemu.path("vmdk.qcow2"), "format 'vmdk' is not supported");
+    }
+
+    @Test
+    void hugeVirtualSizeDoesNotOverflowTheL1Check() throws IOException {
+        // Found by the image fuzzer: the round-up in the "L1 table is too small" check overflowed for sizes
+        // near 2^63, the image opened with a disk of 8 EiB, and SEEK_DATA over it never returned.
+        QemuTool.patchLong(img, HDR_SIZE, Long.MAX_VALUE);
+        assertRefused(img, "L1 table is too small");
+        QemuTool.patchLong(img, HDR_SIZE, Long.MAX_VALUE - (1L << 20));
+        assertRefused(img, "L1 table is too small");
+    }
+
+    /** Takes snapshot s1 of image; returns where its disk size lies (extra data of the first table entry). */
+    private long snapshotDiskSizeField(Path image) throws IOException {
+        qemu.run("qemu-img", "snapshot", "-c", "s1", image.toString());
+        long entry = QemuTool.readLong(image, HDR_SNAPSHOTS_OFFSET);
+        return entry + SN_FIXED_LENGTH + SN_EXTRA_DISK_SIZE;
+    }
+
+    @Test
+    void snapshotWithNegativeDiskSizeIsRefused() throws IOException {
+        // Found by the image fuzzer: a snapshot's 64-bit disk size was taken as is, so the backend reported
+        // a negative size (and extentAt threw IllegalArgumentException at offset 0).
+        QemuTool.patchLong(img, snapshotDiskSizeField(img), 0xb9a5149061ca50adL);
+        assertRefused(img, Map.of("snapshot", "s1"), "snapshot 's1' has a disk size of");
+        assertRefused(img, Map.of("snapshot", "s1"), "which is too large");
+    }
+
+    @Test
+    void snapshotLargerThanItsL1TableIsMappedInOneStep() throws IOException {
+        // Found by the image fuzzer: past the end of a snapshot's L1 table the extent scan advanced one L2
+        // range (here 512 MiB) per step, so SEEK_DATA over a snapshot claiming 4 EiB did not return.
+        QemuTool.patchLong(img, snapshotDiskSizeField(img), 1L << 62);
+        try (BlockBackend b = QemuTool.open(img, Map.of("snapshot", "s1"))) {
+            assertEquals(1L << 62, b.size());
+            List<BlockBackend.Extent> map = assertTimeoutPreemptively(Duration.ofSeconds(10), () -> QemuTool.ourMap(b));
+            assertEquals(new BlockBackend.Extent(320 << 10, (1L << 62) - (320 << 10), false), map.get(map.size() - 1));
+            Qcow2ContentTest.assertPattern(b, 0, 65536, 0x11);
+            Qcow2ContentTest.assertPattern(b, (1L << 62) - 4096, 4096, 0);
+        }
+    }
+
+    @Test
+    void damagedCompressedClusterReadInPiecesAllocatesLittle() throws IOException {
+        // Found by the image fuzzer: each small read of a marked but damaged compressed cluster allocated a
+        // whole cluster before failing, 1 GiB of garbage for reading one 2 MiB cluster in 4 KiB pieces.
+        byte[] text = new byte[2 << 20];
+        Random random = new Random(3);
+        for (int i = 0; i < text.length; i++) {
+            text[i] = (byte) "abcd".charAt(random.nextInt(4));
+        }
+        Files.write(qemu.path("text.bin"), text);
+        Path c = qemu.create("big.qcow2", "cluster_size=2M", "2M");
+        qemu.io("big.qcow2", "write -c -s text.bin 0 2M");
+        // Cut the stream in half (its sector count): prefixes still decode, the whole cluster cannot.
+        long l2 = firstL2(c);
+        long descriptor = QemuTool.readLong(c, l2);
+        int offsetBits = COMPRESSED_FIELD_TOP - (21 - COMPRESSED_FIELD_BIAS);
+        long sectorMask = (1L << (21 - COMPRESSED_FIELD_BIAS)) - 1;
+        long sectors = (descriptor >>> offsetBits) & sectorMask;
+        QemuTool.patchLong(c, l2, descriptor & ~(sectorMask << offsetBits) | (sectors / 2) << offsetBits);
+        var threads = (com.sun.management.ThreadMXBean) ManagementFactory.getThreadMXBean();
+        try (BlockBackend b = QemuTool.open(c, Map.of())) {
+            ByteBuffer buf = ByteBuffer.allocate(4096);
+            b.read(0, buf.clear()); // warm up: scratch buffers, first (prefix) decode
+            long before = threads.getCurrentThreadAllocatedBytes();
+            int failed = 0;
+            for (long pos = 4096; pos < 2 << 20; pos += 4096) {
+                try {
+                    b.read(pos, buf.clear());
+                } catch (IOException e) {
+                    assertTrue(e.getMessage().contains("compressed cluster"), e.getMessage());
+                    failed++;
+                }
+            }
+            long allocated = threads.getCurrentThreadAllocatedBytes() - before;
+            assertTrue(failed > 0, "the damage must show");
+            assertTrue(allocated < 64L << 20, "allocated " + (allocated >> 20) + " MiB for " + failed
+                    + " failed reads");
+        }
+    }
+
+    @Test
+    void namesFromTheImageAreEscapedInMessages() throws IOException {
+        // Found by the image fuzzer: a backing name taken from the header bytes (backing_file_offset moved
+        // to 16) reached the refusal verbatim, newline and all (a name can hold terminal escapes as well),
+        // and a data file name extension made 1 KiB long showed as 4 KiB of \x00 escapes.
+        qemu.create("evil.qcow2", null, "1M", "-u", "-b", "two\nlines\u001b[31m.qcow2", "-F", "qcow2");
+        ImageException e = assertThrows(ImageException.class, () -> QemuTool.open(qemu.path("evil.qcow2"), Map.of()));
+        assertTrue(e.getMessage().contains("backing file 'two\\x0alines\\x1b[31m.qcow2' not found"), e.getMessage());
+        QemuTool.patchLong(img, HDR_BACKING_FILE_OFFSET, 16);
+        QemuTool.patchInt(img, HDR_BACKING_FILE_SIZE, 40);
+        e = assertThrows(ImageException.class, () -> QemuTool.open(img, Map.of()));
+        assertTrue(e.getMessage().chars().noneMatch(Character::isISOControl), e.getMessage());
+        QemuTool.patchInt(img, HDR_BACKING_FILE_SIZE, MAX_BACKING_NAME_LENGTH);
+        e = assertThrows(ImageException.class, () -> QemuTool.open(img, Map.of()));
+        assertTrue(e.getMessage().contains("...(1023 characters)") && e.getMessage().length() < 3000, e.getMessage());
     }
 
     @Test

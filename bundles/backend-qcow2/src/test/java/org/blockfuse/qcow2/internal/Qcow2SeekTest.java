@@ -3,7 +3,6 @@ package org.blockfuse.qcow2.internal;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
-import static org.junit.jupiter.api.Assumptions.assumeTrue;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -18,6 +17,7 @@ import java.util.regex.Pattern;
 
 import org.blockfuse.api.BlockBackend;
 import org.blockfuse.api.BlockBackend.Extent;
+import org.blockfuse.qcow2.Capability;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -54,7 +54,7 @@ class Qcow2SeekTest {
 
     @BeforeEach
     void setUp() throws IOException {
-        assumeTrue(QemuTool.available(), "qemu-img and qemu-io are not installed");
+        Capability.requireQemu();
         qemu = new QemuTool();
         random = new Random(7);
         byte[] noise = new byte[NOISE_BYTES];

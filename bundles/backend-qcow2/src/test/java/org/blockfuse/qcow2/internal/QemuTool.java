@@ -41,16 +41,6 @@ final class QemuTool implements AutoCloseable {
         dir = Files.createTempDirectory(Path.of("/tmp"), "qcow2-test-");
     }
 
-    static boolean available() {
-        return Stream.of("/usr/bin/qemu-img", "/usr/bin/qemu-io").allMatch(p -> Files.isExecutable(Path.of(p)))
-                || onPath("qemu-img") && onPath("qemu-io");
-    }
-
-    private static boolean onPath(String tool) {
-        String path = System.getenv("PATH");
-        return path != null && Arrays.stream(path.split(":")).anyMatch(d -> Files.isExecutable(Path.of(d, tool)));
-    }
-
     Path path(String name) {
         return dir.resolve(name);
     }
