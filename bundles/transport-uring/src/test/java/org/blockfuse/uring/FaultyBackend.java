@@ -15,7 +15,7 @@ import org.blockfuse.nativeio.NativeException;
  * the image untouched; everything else goes to the real backend. Flush, discard and the rest are
  * never faulted.
  */
-final class FaultyBackend implements BlockBackend {
+final class FaultyBackend extends ForwardingBackend {
     /** One bad range: which directions fail there. */
     record Fault(long offset, long length, boolean reads, boolean writes) {
         static Fault failReads(long offset, long length) {
@@ -31,12 +31,11 @@ final class FaultyBackend implements BlockBackend {
         }
     }
 
-    private final BlockBackend inner;
     private final List<Fault> faults;
     private final AtomicLong injected = new AtomicLong();
 
     FaultyBackend(BlockBackend inner, List<Fault> faults) {
-        this.inner = inner;
+        super(inner);
         this.faults = List.copyOf(faults);
     }
 
@@ -65,57 +64,5 @@ final class FaultyBackend implements BlockBackend {
     public void write(long offset, ByteBuffer src) throws IOException {
         check(offset, src.remaining(), true);
         inner.write(offset, src);
-    }
-
-    // directFd() stays -1 (the default): every request goes through read/write above
-
-    @Override
-    public long size() {
-        return inner.size();
-    }
-
-    @Override
-    public boolean writable() {
-        return inner.writable();
-    }
-
-    @Override
-    public long allocatedBytes() throws IOException {
-        return inner.allocatedBytes();
-    }
-
-    @Override
-    public void flush() throws IOException {
-        inner.flush();
-    }
-
-    @Override
-    public void discard(long offset, long length) throws IOException {
-        inner.discard(offset, length);
-    }
-
-    @Override
-    public void writeZeroes(long offset, long length) throws IOException {
-        inner.writeZeroes(offset, length);
-    }
-
-    @Override
-    public void allocate(long offset, long length) throws IOException {
-        inner.allocate(offset, length);
-    }
-
-    @Override
-    public void resize(long newSize) throws IOException {
-        inner.resize(newSize);
-    }
-
-    @Override
-    public Extent extentAt(long offset) throws IOException {
-        return inner.extentAt(offset);
-    }
-
-    @Override
-    public void close() throws IOException {
-        inner.close();
     }
 }
