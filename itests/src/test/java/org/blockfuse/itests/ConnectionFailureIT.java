@@ -165,6 +165,10 @@ public class ConnectionFailureIT extends KarafSupport {
             Files.writeString(Path.of("/sys/fs/fuse/connections/" + connectionOf(mount) + "/abort"), "1");
             awaitFailed(name, System.nanoTime(), "the kernel ended the connection");
             assertFalse("restart = never does not mount again", isMounted(mount));
+            String history = run("blockfuse:export-list --verbose");
+            assertTrue(history, history.contains("starting -> active"));
+            assertTrue(history, history.contains("active -> stopping"));
+            assertTrue(history, history.contains("stopping -> failed  halted: the kernel ended the connection"));
             String out = run("blockfuse:export-restart " + name);
             assertTrue(out, out.contains("restarted"));
             assertEquals("active", exports().get(name).orElseThrow().state());

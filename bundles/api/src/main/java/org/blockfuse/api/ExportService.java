@@ -26,6 +26,14 @@ public interface ExportService {
 
     List<ExportInfo> list();
 
+    /**
+     * The export's recent state changes, oldest first, one line each: when, from, to, why
+     * (starts, failures, automatic restarts, transports going away). Empty for an unknown name.
+     */
+    default List<String> history(String name) {
+        return List.of();
+    }
+
     Optional<ExportInfo> get(String name);
 
     List<TransportInfo> transports();

@@ -18,6 +18,9 @@ public class ExportListCommand implements Action {
     @Option(name = "--no-format", description = "Plain output for scripts: one line per export, columns separated by tabs.")
     boolean noFormat;
 
+    @Option(name = "--verbose", aliases = "-v", description = "Also print each export's recent state changes (when, from, to, why).")
+    boolean verbose;
+
     @Override
     public Object execute() throws Exception {
         ShellTable table = new ShellTable();
@@ -35,6 +38,15 @@ public class ExportListCommand implements Action {
                     e.mountpoint(), e.transport(), e.writable(), state);
         }
         table.print(System.out, !noFormat);
+        if (verbose) {
+            for (ExportInfo e : service.list()) {
+                System.out.println();
+                System.out.println(e.name() + ":");
+                for (String line : service.history(e.name())) {
+                    System.out.println("  " + line);
+                }
+            }
+        }
         return null;
     }
 }

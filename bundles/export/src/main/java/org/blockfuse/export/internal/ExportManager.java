@@ -582,6 +582,16 @@ public final class ExportManager implements ExportService {
     }
 
     @Override
+    public List<String> history(String name) {
+        ExportLifecycle e = exports.get(name);
+        if (e == null) {
+            return List.of();
+        }
+        return e.history().stream().map(c -> c.at() + "  " + (c.from() == null ? "" : c.from() + " -> ") + c.to()
+                + (c.why().isEmpty() ? "" : "  " + c.why())).collect(Collectors.toList());
+    }
+
+    @Override
     public Optional<ExportInfo> get(String name) {
         return Optional.ofNullable(exports.get(name)).map(ExportLifecycle::info);
     }
