@@ -91,10 +91,31 @@ public class ConnectionFailureIT extends KarafSupport {
         }
     }
 
+    /** Something that ends the live connection of the export mounted at {@code mount}. */
+    private interface Fault {
+        void kill(Path mount, int connection) throws Exception;
+    }
+
     @Test
     public void anAbortedConnectionIsNoticedAndMountedAgainOnEveryTransport() throws Exception {
+        noticedAndMountedAgain("abort", "the kernel ended the connection",
+                (mount, connection) -> Files.writeString(Path.of("/sys/fs/fuse/connections/" + connection + "/abort"), "1"));
+    }
+
+    @Test
+    public void aForeignLazyUnmountIsNoticedWhileAClientHoldsTheFileAndTheExportComesBack() throws Exception {
+        // the held client must then get errors: not a ghost file on a detached mount
+        noticedAndMountedAgain("umount", "no longer mounted", (mount, connection) -> exec("umount", "-l", mount.toString()));
+    }
+
+    /**
+     * On every transport, with a client holding the file: {@code fault} ends the connection, the
+     * export shows failed with {@code reason} within {@link #NOTICE_MILLIS}, the client gets an
+     * error, and the export comes back by itself serving the same bytes.
+     */
+    private void noticedAndMountedAgain(String prefix, String reason, Fault fault) throws Exception {
         for (String transport : transports()) {
-            String name = "abort-" + transport.replace('_', '-');
+            String name = prefix + "-" + transport.replace('_', '-');
             Path dir = workDir(name);
             Path mount = dir.resolve("disk.img");
             run("blockfuse:export-add --writable --transport " + transport + " " + name + " " + image(dir) + " " + mount);
@@ -103,9 +124,9 @@ public class ConnectionFailureIT extends KarafSupport {
                 FileChannel held = FileChannel.open(mount, StandardOpenOption.READ);
                 try {
                     long t0 = System.nanoTime();
-                    Files.writeString(Path.of("/sys/fs/fuse/connections/" + before + "/abort"), "1");
-                    long noticed = awaitFailed(name, t0, "the kernel ended the connection");
-                    System.out.println(transport + ": abort noticed after " + noticed + " ms");
+                    fault.kill(mount, before);
+                    long noticed = awaitFailed(name, t0, reason);
+                    System.out.println(transport + ": " + prefix + " noticed after " + noticed + " ms");
                     assertTrue(transport + ": noticed after " + noticed + " ms", noticed <= NOTICE_MILLIS);
                     assertDeadFor(held);
                 } finally {
@@ -113,36 +134,6 @@ public class ConnectionFailureIT extends KarafSupport {
                 }
                 awaitState(name, "active", 30);
                 // the kernel may hand the new connection the freed number again: what counts is that it serves
-                assertTrue(connectionOf(mount) > 0);
-                assertEquals("the same bytes", readBack(mount));
-            } finally {
-                run("blockfuse:export-remove " + name);
-            }
-            assertFalse(isMounted(mount));
-        }
-    }
-
-    @Test
-    public void aForeignLazyUnmountIsNoticedWhileAClientHoldsTheFileAndTheExportComesBack() throws Exception {
-        for (String transport : transports()) {
-            String name = "umount-" + transport.replace('_', '-');
-            Path dir = workDir(name);
-            Path mount = dir.resolve("disk.img");
-            run("blockfuse:export-add --writable --transport " + transport + " " + name + " " + image(dir) + " " + mount);
-            try {
-                int before = connectionOf(mount);
-                FileChannel held = FileChannel.open(mount, StandardOpenOption.READ);
-                try {
-                    long t0 = System.nanoTime();
-                    exec("umount", "-l", mount.toString());
-                    long noticed = awaitFailed(name, t0, "no longer mounted");
-                    System.out.println(transport + ": foreign unmount noticed after " + noticed + " ms");
-                    assertTrue(transport + ": noticed after " + noticed + " ms", noticed <= NOTICE_MILLIS);
-                    assertDeadFor(held); // not a ghost file on a detached mount
-                } finally {
-                    closeDead(held);
-                }
-                awaitState(name, "active", 30);
                 assertTrue(connectionOf(mount) > 0);
                 assertEquals("the same bytes", readBack(mount));
             } finally {

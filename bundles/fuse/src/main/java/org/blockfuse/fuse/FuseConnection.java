@@ -6,6 +6,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Consumer;
 import java.util.function.Function;
@@ -142,24 +143,13 @@ public final class FuseConnection implements FuseChannel {
      * Checks the mount is still in the mount table; a lazy unmount by someone else (or by a
      * crashed tool) leaves clients on a detached mount that no new open can reach, so the export
      * halts, which aborts the connection: those clients get errors at once, not a ghost file.
-     * @return false if the export was halted by this check
+     * @param mountedMinors {@link MountTable#anonymousMinors()}, read once for every export checked
      */
-    public boolean checkMounted() {
-        if (ending || halted.get() || connectionId < 0) {
-            return true;
+    public void checkMounted(Set<Integer> mountedMinors) {
+        // ending is checked again last: the export may have started its own unmount meanwhile
+        if (connectionId >= 0 && !mountedMinors.contains(connectionId) && !halted.get() && !ending) {
+            halt("FUSE connection " + connectionId + " is no longer mounted at " + target + " (unmounted by someone else)");
         }
-        try {
-            if (MountTable.servesConnection(connectionId)) {
-                return true;
-            }
-        } catch (IOException e) {
-            return true; // cannot tell; the next check will
-        }
-        if (ending) {
-            return true;
-        }
-        halt("FUSE connection " + connectionId + " is no longer mounted at " + target + " (unmounted by someone else)");
-        return false;
     }
 
     @Override

@@ -94,27 +94,17 @@ public final class FuseExport implements AutoCloseable {
      * aborts the connection, releasing the helper) instead of hanging it.
      */
     private void probe() throws IOException {
-        java.util.concurrent.CompletableFuture<Long> size = new java.util.concurrent.CompletableFuture<>();
-        Thread t = new Thread(() -> {
-            try {
-                size.complete(Files.size(mountPoint.path()));
-            } catch (IOException | RuntimeException e) {
-                size.completeExceptionally(e);
-            }
-        }, "blockfuse-probe-" + name);
-        t.setDaemon(true);
-        t.start();
         long seen;
         try {
-            seen = size.get(PROBE_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+            seen = MountStat.size(mountPoint.path(), PROBE_SECONDS);
         } catch (java.util.concurrent.TimeoutException e) {
             throw new MountException("probe of " + mountPoint.path() + ": no answer through the mount within "
                     + PROBE_SECONDS + " s");
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new MountException("probe of " + mountPoint.path() + " interrupted");
-        } catch (java.util.concurrent.ExecutionException e) {
-            throw new MountException("probe of " + mountPoint.path() + " failed: " + e.getCause(), e.getCause());
+        } catch (IOException e) {
+            throw new MountException("probe of " + mountPoint.path() + " failed: " + e, e);
         }
         if (seen != backend.size()) {
             throw new MountException("probe of " + mountPoint.path() + " saw " + seen + " bytes, expected "

@@ -173,26 +173,16 @@ public final class MountPoint {
      * time — a stat on an unserved FUSE mount would block this thread for ever).
      */
     private static String probe(Path p) {
-        java.util.concurrent.CompletableFuture<String> result = new java.util.concurrent.CompletableFuture<>();
-        Thread t = new Thread(() -> {
-            try {
-                Files.readAttributes(p, "size");
-                result.complete("alive");
-            } catch (IOException e) {
-                boolean stale = e.getMessage() != null && e.getMessage().contains("not connected");
-                result.complete(stale ? "stale" : "alive");
-            }
-        }, "blockfuse-mount-probe");
-        t.setDaemon(true);
-        t.start();
         try {
-            return result.get(PROBE_SECONDS, java.util.concurrent.TimeUnit.SECONDS);
+            MountStat.size(p, PROBE_SECONDS);
+            return "alive";
         } catch (java.util.concurrent.TimeoutException e) {
             return "hung";
+        } catch (IOException e) {
+            boolean stale = e.getMessage() != null && e.getMessage().contains("not connected");
+            return stale ? "stale" : "alive";
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            return "alive";
-        } catch (java.util.concurrent.ExecutionException e) {
             return "alive";
         }
     }

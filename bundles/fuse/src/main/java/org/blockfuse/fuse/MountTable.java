@@ -4,8 +4,10 @@ import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 
 /** Reads /proc/self/mountinfo: is a path a mount point, of which type, on which device. */
 public final class MountTable {
@@ -42,20 +44,19 @@ public final class MountTable {
     }
 
     /**
-     * True while some mount in this mount namespace is served by FUSE connection {@code minor}
-     * (major 0): a lazy unmount by someone else removes it from the table at once, even while
-     * clients still hold files open on the detached mount.
+     * The device minors of every mount with major 0 in this mount namespace: for FUSE mounts, the
+     * connection numbers still mounted. A lazy unmount by someone else removes a connection from
+     * this set at once, even while clients still hold files open on the detached mount.
      */
-    public static boolean servesConnection(int minor) throws IOException {
-        String wanted = " 0:" + minor + " ";
+    public static Set<Integer> anonymousMinors() throws IOException {
+        Set<Integer> minors = new HashSet<>();
         for (String line : Files.readAllLines(MOUNTINFO, StandardCharsets.UTF_8)) {
-            int first = line.indexOf(' ');
-            int second = first < 0 ? -1 : line.indexOf(' ', first + 1);
-            if (second > 0 && line.startsWith(wanted, second)) {
-                return true;
+            String[] f = line.split(" ", 4); // id parent major:minor ...
+            if (f.length >= 3 && f[2].startsWith("0:")) {
+                minors.add(Integer.parseInt(f[2].substring(2)));
             }
         }
-        return false;
+        return minors;
     }
 
     /** mountinfo escapes space, tab, newline and backslash as octal. */

@@ -107,11 +107,18 @@ public final class ExportManager implements ExportService {
 
     /** Someone else's abort or unmount ends a connection without telling us: look, twice a second. */
     private void checkMounts() {
+        java.util.Set<Integer> mounted;
+        try {
+            mounted = org.blockfuse.fuse.MountTable.anonymousMinors(); // once per round, not per export
+        } catch (IOException | RuntimeException ex) {
+            LOG.warn("mount check: cannot read the mount table: {}", ex.toString());
+            return; // cannot tell; the next round will
+        }
         for (ExportLifecycle e : exports.values()) {
             FuseExport l = e.live;
             if (l != null) {
                 try {
-                    l.connection().checkMounted();
+                    l.connection().checkMounted(mounted);
                 } catch (RuntimeException ex) {
                     LOG.warn("{}: mount check failed: {}", e.spec.name(), ex.toString());
                 }

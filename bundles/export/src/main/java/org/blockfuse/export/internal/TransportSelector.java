@@ -4,7 +4,6 @@ import java.util.Collection;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
-import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Collectors;
 
@@ -42,7 +41,7 @@ final class TransportSelector {
         return transports.keySet();
     }
 
-    /** Best first; {@code log} hears about each unavailable one passed over. */
+    /** Best first; {@code passedOver} hears about each unavailable one skipped. */
     Choice choose(String wanted, java.util.function.Consumer<FuseTransport> passedOver) {
         if (!wanted.equals("auto")) {
             FuseTransport t = transports.get(wanted);
@@ -79,10 +78,6 @@ final class TransportSelector {
         return ranked().stream()
                 .map(t -> new TransportInfo(t.name(), t.rank(), t.availability().available(), t.availability().reason()))
                 .collect(Collectors.toList());
-    }
-
-    Optional<FuseTransport> byName(String name) {
-        return Optional.ofNullable(transports.get(name));
     }
 
     private List<FuseTransport> ranked() {
