@@ -34,6 +34,21 @@ public interface ExportService {
         return List.of();
     }
 
+    /**
+     * Moves a live export to another transport: on its live connection where the kernel allows
+     * (legacy to io_uring), else on a new connection at the same path while the old one drains the
+     * files already open (io_uring to legacy). Refuses, with the reason, a switch that cannot be made.
+     * @return one line: when, from, to, why, how, how long
+     */
+    default String switchTransport(String name, String transport) throws ExportException {
+        throw new ExportException("switching transports is not supported by this export service");
+    }
+
+    /** The export's transport switches, oldest first, one line each. Empty for an unknown name. */
+    default List<String> switches(String name) {
+        return List.of();
+    }
+
     Optional<ExportInfo> get(String name);
 
     List<TransportInfo> transports();

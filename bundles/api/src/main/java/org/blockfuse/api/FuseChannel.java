@@ -11,6 +11,14 @@ public interface FuseChannel {
     /** The connection's /dev/fuse file descriptor (clone it for more readers). */
     int deviceFd();
 
+    /**
+     * Serves requests read from {@code fd} (a clone of {@link #deviceFd()}) on the calling thread
+     * until the connection ends or halts: read one request, answer it, write the reply on the
+     * same fd. The connection itself already serves {@link #deviceFd()} this way on its own thread.
+     * Never throws: anything unexpected halts the connection with the thread, opcode and cause.
+     */
+    void serveDevice(int fd);
+
     /** Negotiated max_write: the largest WRITE payload and the largest READ reply. */
     int maxWrite();
 

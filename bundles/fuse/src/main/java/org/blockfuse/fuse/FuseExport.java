@@ -1,115 +1,126 @@
 package org.blockfuse.fuse;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 import org.blockfuse.api.BlockBackend;
 import org.blockfuse.api.FuseTransport;
 import org.blockfuse.api.TransportSession;
+import org.blockfuse.fuse.internal.ExportHandler;
+import org.blockfuse.fuse.internal.FuseConnection;
+import org.blockfuse.fuse.internal.OpenFiles;
+import org.blockfuse.fuse.internal.SharedBackend;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * A mounted export: backend, mountpoint, connection and the transport serving it, started and
- * stopped in the one safe order. Owns the backend from {@link #start} on.
+ * A mounted export: its backend, its mountpoint, and the connection serving the path now, plus
+ * any earlier connection still draining its open files after a transport fallback. Started and
+ * stopped in the one safe order. Owns the backend from {@link #start} on; each connection holds
+ * it too, so the image is closed only when the last of them is gone.
  */
 public final class FuseExport implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(FuseExport.class);
     /** How long clients that still hold the file open get to finish before the connection is aborted. */
     public static final long DRAIN_MILLIS = 10_000;
-    private static final long PROBE_SECONDS = 10;
-    private static final long ABORT_GRACE_MILLIS = 5_000;
+    /** The default for how long files opened before a fallback keep their old connection. */
+    public static final long DRAIN_GRACE_MILLIS = 30_000;
+    /** How long an aborted connection's threads get to end. */
+    private static final long ABORT_GRACE_MILLIS = 10_000;
 
     private final String name;
-    private final BlockBackend backend;
+    private final SharedBackend backend;
     private final MountPoint mountPoint;
-    private final FuseConnection connection;
-    private final ExportHandler handler;
-    /** The transport serving now; earlier ones stay attached as /dev/fuse readers until the end. */
-    private volatile TransportSession session;
-    private final java.util.List<TransportSession> retired = new java.util.concurrent.CopyOnWriteArrayList<>();
+    private final ExportPolicy policy;
+    private final String source;
+    private final Map<String, String> options;
+    private final HaltListener onHalt;
+    /** The connection new opens reach. */
+    private volatile FuseConnection current;
+    private final List<Drain> draining = new CopyOnWriteArrayList<>();
+    /** Replaced connections that had to be cut off at the end of their grace (files still open). */
+    private final java.util.concurrent.atomic.AtomicInteger cutOff = new java.util.concurrent.atomic.AtomicInteger();
     private boolean closed;
-
-    private FuseExport(String name, BlockBackend backend, MountPoint mountPoint, FuseConnection connection,
-            ExportHandler handler, TransportSession session) {
-        this.name = name;
-        this.backend = backend;
-        this.mountPoint = mountPoint;
-        this.connection = connection;
-        this.handler = handler;
-        this.session = session;
-    }
-
-    /**
-     * Mounts {@code backend} on {@code target} and serves it with {@code transport}; returns only
-     * after a real GETATTR went through the mount. On failure everything is undone, the backend closed.
-     */
-    public static FuseExport start(String name, BlockBackend backend, Path target, ExportPolicy policy,
-            String source, Map<String, String> options, FuseTransport transport, Consumer<String> onHalt)
-            throws IOException {
-        return start(name, backend, target, policy, source, options, transport, (generation, reason) -> onHalt.accept(reason));
-    }
 
     /** Told when a connection halts; the generation says which connection (an export has one after another). */
     public interface HaltListener {
         void halted(long generation, String reason);
     }
 
-    /** As above; {@code onHalt} also learns which connection generation halted. */
+    /** A connection replaced at the path, serving its open files until they close or the grace ends. */
+    private record Drain(FuseConnection connection, Thread thread) {
+    }
+
+    /** What a switch of connection did: the connections before and after, and how long new opens waited. */
+    public record Replacement(int oldConnection, int newConnection, long stallMillis) {
+    }
+
+    private FuseExport(String name, SharedBackend backend, MountPoint mountPoint, ExportPolicy policy, String source,
+            Map<String, String> options, HaltListener onHalt) {
+        this.name = name;
+        this.backend = backend;
+        this.mountPoint = mountPoint;
+        this.policy = policy;
+        this.source = source;
+        this.options = Map.copyOf(options);
+        this.onHalt = onHalt;
+    }
+
+    public static FuseExport start(String name, BlockBackend backend, Path target, ExportPolicy policy,
+            String source, Map<String, String> options, FuseTransport transport, Consumer<String> onHalt)
+            throws IOException {
+        return start(name, backend, target, policy, source, options, transport, (generation, reason) -> onHalt.accept(reason));
+    }
+
+    /**
+     * Mounts {@code backend} on {@code target} and serves it with {@code transport}; returns only
+     * after a real GETATTR went through the new mount. On failure everything is undone, the backend closed.
+     */
     public static FuseExport start(String name, BlockBackend backend, Path target, ExportPolicy policy,
             String source, Map<String, String> options, FuseTransport transport, HaltListener onHalt)
             throws IOException {
+        SharedBackend shared = new SharedBackend(name, backend);
         MountPoint mp = null;
-        FuseConnection conn = null;
-        TransportSession session = null;
-        ExportHandler[] handler = new ExportHandler[1];
         try {
             mp = MountPoint.prepare(target);
-            conn = FuseConnection.mount(name, mp, source, policy.allowOther(), options,
-                    guard -> handler[0] = new ExportHandler(name, backend, policy, guard));
-            // the handler enforces the negotiated sizes: a larger READ/WRITE is a protocol violation
-            handler[0].negotiated(conn.init(), FuseConnection.DEFAULT_MAX_WRITE);
-            long generation = conn.generation();
-            conn.onHalt(reason -> onHalt.halted(generation, reason));
-            session = transport.attach(conn);
-            FuseExport export = new FuseExport(name, backend, mp, conn, handler[0], session);
-            export.probe();
+            FuseExport export = new FuseExport(name, shared, mp, policy, source, options, onHalt);
+            FuseConnection conn = export.connect(transport, null);
+            try {
+                conn.placeOnto(mp);
+            } catch (IOException | RuntimeException | Error e) {
+                conn.stop(0);
+                throw e;
+            }
+            export.current = conn;
             return export;
         } catch (IOException | RuntimeException | Error e) {
             // Error too: a bundle refreshed mid-start throws LinkageError; a mount must never stay unserved
-            release(name, conn, backend, stop(name, conn, session));
             if (mp != null) {
                 mp.release();
             }
+            shared.release();
             throw e;
         }
     }
 
-    /**
-     * Mount, then probe: the size seen through the mount must be the backend's. The stat runs on
-     * a helper thread and is bounded: a transport that never answers fails the start (which then
-     * aborts the connection, releasing the helper) instead of hanging it.
-     */
-    private void probe() throws IOException {
-        long seen;
+    /** A new connection, served by {@code transport} and probed, not yet placed at the path. */
+    private FuseConnection connect(FuseTransport transport, ExportHandler previous) throws IOException {
+        FuseConnection conn = FuseConnection.open(name, mountPoint.path(), source, policy, options, backend.retain(), previous);
         try {
-            seen = MountStat.size(mountPoint.path(), PROBE_SECONDS);
-        } catch (java.util.concurrent.TimeoutException e) {
-            throw new MountException("probe of " + mountPoint.path() + ": no answer through the mount within "
-                    + PROBE_SECONDS + " s");
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new MountException("probe of " + mountPoint.path() + " interrupted");
-        } catch (IOException e) {
-            throw new MountException("probe of " + mountPoint.path() + " failed: " + e, e);
+            conn.attach(transport);
+            conn.probe();
+        } catch (IOException | RuntimeException | Error e) {
+            conn.stop(0);
+            throw e;
         }
-        if (seen != backend.size()) {
-            throw new MountException("probe of " + mountPoint.path() + " saw " + seen + " bytes, expected "
-                    + backend.size());
-        }
+        long generation = conn.generation();
+        conn.onHalt(reason -> onHalt.halted(generation, reason));
+        return conn;
     }
 
     public String name() {
@@ -121,24 +132,57 @@ public final class FuseExport implements AutoCloseable {
     }
 
     public BlockBackend backend() {
-        return backend;
+        return backend.backend();
     }
 
-    public FuseConnection connection() {
-        return connection;
-    }
-
-    /** The generation of this export's connection (unique in this JVM). */
+    /** The generation of the connection serving the path (unique in this JVM). */
     public long generation() {
-        return connection.generation();
+        return current.generation();
     }
 
-    public ExportHandler handler() {
-        return handler;
+    /** The FUSE connection number (fusectl's N) serving the path. */
+    public int connectionId() {
+        return current.connectionId();
+    }
+
+    /** Connections replaced at the path that still serve files opened before the switch. */
+    public int draining() {
+        draining.removeIf(d -> !d.thread().isAlive());
+        return draining.size();
+    }
+
+    /** Requests served by the connection serving the path. */
+    public long requests() {
+        return current.exportHandler().requests();
+    }
+
+    /** Requests answered EIO because the backend failed, on the connection serving the path. */
+    public long ioErrors() {
+        return current.exportHandler().ioErrors();
+    }
+
+    /** Files open on the connection serving the path. */
+    public int openFiles() {
+        return current.exportHandler().openFiles();
+    }
+
+    /** Requests the kernel has sent the serving connection and not yet had answered (fusectl's "waiting"). */
+    public int waiting() {
+        return current.waiting();
     }
 
     public TransportSession session() {
-        return session;
+        return current.session();
+    }
+
+    /** Ends the serving connection at once, as an operator's abort through fusectl would. */
+    public void abort() {
+        current.abort();
+    }
+
+    /** Halts the serving connection if it is no longer in the mount table ({@link MountTable#anonymousMinors()}). */
+    public void checkMounted(java.util.Set<Integer> mountedMinors) {
+        current.checkMounted(mountedMinors);
     }
 
     /**
@@ -150,18 +194,83 @@ public final class FuseExport implements AutoCloseable {
         if (closed) {
             throw new IOException(name + " is closed");
         }
-        TransportSession next = transport.attach(connection);
-        retired.add(session);
-        session = next;
-        LOG.info("{}: now served by {} ({}), live, same connection", name, transport.name(), next.describe());
+        TransportSession next = current.attach(transport);
+        LOG.info("{}: now served by {} ({}), live, same connection {}", name, transport.name(), next.describe(),
+                current.connectionId());
     }
 
     /**
-     * Unmounts (draining clients), stops the transports, flushes and closes the backend, removes a
-     * created mountpoint. Nothing is closed while a thread may still use it: if a transport thread
-     * is still running after the grace periods (stuck in the kernel or the backend), the device fd
-     * and the backend are leaked with an error line, because a reused fd number would carry that
-     * thread's late reply or pwrite into some other export's device or image.
+     * Serves the path with a new connection on {@code transport} (the way back from io_uring, which
+     * the kernel cannot move back to /dev/fuse): the new one is mounted beneath the current one,
+     * which is then detached, so new opens land on the new connection at once while files already
+     * open keep their old connection, served by its old transport, until they are closed or
+     * {@code graceMillis} ends; then the old connection is aborted and the files still open are named
+     * in the log. If the new connection cannot be set up, the current one keeps serving as before.
+     */
+    public synchronized Replacement replace(FuseTransport transport, long graceMillis) throws IOException {
+        if (closed) {
+            throw new IOException(name + " is closed");
+        }
+        FuseConnection old = current;
+        FuseConnection next = connect(transport, old.exportHandler());
+        long started = System.nanoTime();
+        try {
+            next.placeBeneath(old);
+        } catch (IOException | RuntimeException | Error e) {
+            next.stop(0);
+            throw e;
+        }
+        current = next;
+        long stall = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+        Thread t = new Thread(() -> drain(old, graceMillis), "blockfuse-" + name + "-drain-c" + old.connectionId());
+        t.setDaemon(true);
+        draining.add(new Drain(old, t));
+        t.start();
+        LOG.info("{}: now served by {} ({}) on new connection {}; connection {} drains its open files (grace {} s)", name,
+                transport.name(), next.session().describe(), next.connectionId(), old.connectionId(), graceMillis / 1000);
+        return new Replacement(old.connectionId(), next.connectionId(), stall);
+    }
+
+    /** The old connection ends by itself when its last open file closes; at the end of the grace it is cut. */
+    private void drain(FuseConnection old, long graceMillis) {
+        try {
+            if (!old.awaitStopped(graceMillis)) {
+                cutOff.incrementAndGet();
+                LOG.warn("{}: grace of {} s over; cutting off connection {} with files still open by: {}", name,
+                        graceMillis / 1000, old.connectionId(), OpenFiles.holders(old.mountId()));
+            } else {
+                LOG.info("{}: connection {} drained (every file opened before the switch is closed)", name,
+                        old.connectionId());
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        old.finish(0);
+    }
+
+    /** How many replaced connections were cut off at the end of their grace with files still open. */
+    public int cutOff() {
+        return cutOff.get();
+    }
+
+    /**
+     * Waits, bounded, until every connection replaced so far has drained and released its
+     * transports' threads (a departing transport's code must stop running before its bundle goes).
+     * @return true if none is left
+     */
+    public boolean awaitDrained(long millis) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(millis);
+        for (Drain d : draining) {
+            d.thread().join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
+        }
+        return draining() == 0;
+    }
+
+    /**
+     * Unmounts (letting clients finish for up to {@link #DRAIN_MILLIS}), stops the transports of
+     * every connection, flushes and closes the backend once no connection holds it, removes a
+     * created mountpoint. A connection whose threads outlive the grace periods keeps its fd and
+     * its hold on the backend (leaked with an error line) rather than have them closed under it.
      */
     @Override
     public synchronized void close() {
@@ -169,80 +278,24 @@ public final class FuseExport implements AutoCloseable {
             return;
         }
         closed = true;
-        boolean stopped = stop(name, connection, session);
-        for (TransportSession old : retired) {
+        current.stop(DRAIN_MILLIS);
+        for (Drain d : draining) {
             try {
-                if (!old.awaitStopped(ABORT_GRACE_MILLIS)) {
-                    LOG.error("{}: {} threads did not stop", name, old.transport());
-                    stopped = false;
+                d.thread().join(DRAIN_MILLIS);
+                if (d.thread().isAlive()) {
+                    d.connection().abort(); // the drain then releases it
+                    d.thread().join(ABORT_GRACE_MILLIS);
                 }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-                stopped = false;
+                d.connection().abort();
             }
-            old.close();
+            if (d.thread().isAlive()) {
+                LOG.error("{}: connection {} did not finish draining", name, d.connection().connectionId());
+            }
         }
-        release(name, connection, backend, stopped);
+        backend.release();
         mountPoint.release();
         LOG.info("{}: unmounted {}", name, mountPoint.path());
-    }
-
-    /** Closes the device fd and the backend, or leaks both when a thread may still use them. */
-    private static void release(String name, FuseConnection conn, BlockBackend backend, boolean stopped) {
-        if (stopped) {
-            if (conn != null) {
-                conn.closeDevice();
-            }
-            closeQuietly(name, backend);
-        } else {
-            LOG.error("{}: a transport thread is still running; leaking the /dev/fuse fd{} and the open image "
-                    + "rather than let their numbers be reused under it", name,
-                    conn == null ? "" : " " + conn.deviceFd());
-        }
-    }
-
-    /**
-     * Unmounts and waits (bounded) for the session's threads, aborting the connection if they do
-     * not end; closes the session (which frees only what its stopped threads owned).
-     * @return true if every thread of the session has ended
-     */
-    private static boolean stop(String name, FuseConnection conn, TransportSession session) {
-        if (conn == null) {
-            return true;
-        }
-        boolean gone = conn.unmount();
-        boolean stopped = session == null;
-        try {
-            if (session != null) {
-                stopped = session.awaitStopped(gone ? ABORT_GRACE_MILLIS : DRAIN_MILLIS);
-                if (!stopped) {
-                    LOG.warn("{}: transport still busy after unmount; aborting the connection", name);
-                    conn.abort();
-                    stopped = session.awaitStopped(ABORT_GRACE_MILLIS);
-                    if (!stopped) {
-                        LOG.error("{}: transport threads did not stop within {} ms after abort", name,
-                                ABORT_GRACE_MILLIS);
-                    }
-                }
-            } else {
-                conn.abort();
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            conn.abort();
-        } finally {
-            if (session != null) {
-                session.close();
-            }
-        }
-        return stopped;
-    }
-
-    private static void closeQuietly(String name, BlockBackend backend) {
-        try {
-            backend.close();
-        } catch (IOException e) {
-            LOG.error("{}: closing the image failed: {}", name, e.toString());
-        }
     }
 }

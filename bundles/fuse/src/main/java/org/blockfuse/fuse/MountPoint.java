@@ -7,6 +7,8 @@ import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.util.Optional;
 
+import org.blockfuse.fuse.internal.FuseConnection;
+import org.blockfuse.fuse.internal.MountStat;
 import org.blockfuse.nativeio.Libc;
 import org.blockfuse.nativeio.NativeException;
 import org.blockfuse.nativeio.Stat;
@@ -49,12 +51,12 @@ public final class MountPoint {
         return created;
     }
 
-    /** What to hand mount(2): the pinned descriptor, so the mount lands on the file that was checked. */
-    public synchronized String mountTarget() {
+    /** The pinned O_PATH descriptor to mount on, so the mount lands on the file that was checked. */
+    public synchronized int pinnedFd() {
         if (pinned < 0) {
             throw new IllegalStateException("mountpoint " + path + " was released");
         }
-        return "/proc/self/fd/" + pinned;
+        return pinned;
     }
 
     /**

@@ -2,23 +2,29 @@ package org.blockfuse.legacy;
 
 import java.io.IOException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 import org.blockfuse.api.FuseChannel;
 import org.blockfuse.api.TransportSession;
-import org.blockfuse.fuse.DeviceLoop;
 import org.blockfuse.nativeio.Libc;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
-/** The legacy workers of one connection: one platform thread and one cloned fd each. */
+/**
+ * The legacy workers of one connection beyond the connection's own reader: one platform thread
+ * and one cloned fd each (less contention on the kernel's per-fd processing list).
+ */
 final class LegacySession implements TransportSession {
-    private static final org.slf4j.Logger LOG = org.slf4j.LoggerFactory.getLogger(LegacySession.class);
+    private static final Logger LOG = LoggerFactory.getLogger(LegacySession.class);
     private final List<Thread> threads = new ArrayList<>();
-    private final List<DeviceLoop> loops = new ArrayList<>();
+    private final int workers;
     private final int[] fds;
 
     private LegacySession(int workers) {
-        this.fds = new int[workers];
-        java.util.Arrays.fill(fds, -1);
+        this.workers = workers;
+        this.fds = new int[workers - 1]; // the connection's own reader is the first worker
+        Arrays.fill(fds, -1);
     }
 
     static LegacySession start(FuseChannel channel, int workers) throws IOException {
@@ -27,12 +33,11 @@ final class LegacySession implements TransportSession {
         }
         LegacySession s = new LegacySession(workers);
         try {
-            for (int i = 0; i < workers; i++) {
-                s.fds[i] = LegacyTransport.cloneFd(channel.deviceFd());
-                DeviceLoop loop = new DeviceLoop(channel, s.fds[i]);
-                Thread t = new Thread(loop, "blockfuse-legacy-" + channel.name() + "-" + i);
+            for (int i = 0; i < s.fds.length; i++) {
+                int fd = LegacyTransport.cloneFd(channel.deviceFd());
+                s.fds[i] = fd;
+                Thread t = new Thread(() -> channel.serveDevice(fd), "blockfuse-legacy-" + channel.name() + "-" + (i + 1));
                 t.setDaemon(true);
-                s.loops.add(loop);
                 s.threads.add(t);
             }
         } catch (IOException | RuntimeException e) {
@@ -50,18 +55,14 @@ final class LegacySession implements TransportSession {
 
     @Override
     public String describe() {
-        return fds.length + " workers";
+        return workers + (workers == 1 ? " worker" : " workers");
     }
 
     @Override
     public boolean awaitStopped(long millis) throws InterruptedException {
         long deadline = System.currentTimeMillis() + millis;
         for (Thread t : threads) {
-            long left = deadline - System.currentTimeMillis();
-            if (left <= 0) {
-                return false;
-            }
-            t.join(left);
+            t.join(Math.max(1, deadline - System.currentTimeMillis()));
             if (t.isAlive()) {
                 return false;
             }
@@ -76,8 +77,10 @@ final class LegacySession implements TransportSession {
      */
     @Override
     public void close() {
-        loops.forEach(DeviceLoop::stop);
         for (int i = 0; i < fds.length; i++) {
+            if (fds[i] < 0) {
+                continue;
+            }
             boolean running = i < threads.size() && threads.get(i).isAlive();
             if (running) {
                 LOG.error("{} is still running; leaking its /dev/fuse clone fd {}", threads.get(i).getName(), fds[i]);

@@ -46,7 +46,7 @@ class LegacyMountTest {
                 ch.read(back, 3 << 20);
                 assertArrayEquals(pattern, back.array());
             }
-            assertTrue(export.handler().requests() > 0);
+            assertTrue(export.requests() > 0);
         } finally {
             export.close();
         }

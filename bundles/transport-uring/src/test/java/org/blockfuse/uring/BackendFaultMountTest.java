@@ -130,7 +130,7 @@ class BackendFaultMountTest {
             f.fsync();
 
             // 10,000 failing reads: each one EIO, but no log line each
-            long errorsBefore = e.handler().ioErrors();
+            long errorsBefore = e.ioErrors();
             String log = capturingStderr(() -> {
                 for (int i = 0; i < REPEATED_FAILURES; i++) {
                     long off = start + (i % (BAD_READS.length() / (4 * KIB))) * 4 * KIB;
@@ -140,12 +140,12 @@ class BackendFaultMountTest {
             expectedFailures += REPEATED_FAILURES;
             long logged = log.lines().filter(l -> l.contains(name)).count();
             System.out.println(transport + ": " + REPEATED_FAILURES + " failing reads (errors " + errorsBefore + " -> "
-                    + e.handler().ioErrors() + ") logged " + logged + " lines");
+                    + e.ioErrors() + ") logged " + logged + " lines");
             assertTrue(logged >= 1, "the failures are logged at all:\n" + log);
             assertTrue(logged <= MAX_LOG_LINES, "rate-limited log, got " + logged + " lines:\n" + log);
 
             // counted: once per failed request, nothing else
-            assertEquals(faulty.injected(), e.handler().ioErrors(), "every failed request counted once");
+            assertEquals(faulty.injected(), e.ioErrors(), "every failed request counted once");
             assertTrue(faulty.injected() >= expectedFailures, faulty.injected() + " < " + expectedFailures);
 
             // still up: the same mount answers, the bytes are right, no halt

@@ -84,7 +84,7 @@ class DiskFullMountTest {
             assertNotEquals(0, dd.exit(), dd.output());
             assertTrue(dd.output().contains("No space left on device"), dd.output());
             assertEquals(-Errno.ENOSPC, f.write(24L * MIB, more), "pwrite on a full disk");
-            assertEquals(0, e.handler().ioErrors(), "a full disk is not an I/O error");
+            assertEquals(0, e.ioErrors(), "a full disk is not an I/O error");
 
             // earlier data intact, read through the mount
             byte[] got = new byte[MIB];
@@ -107,7 +107,7 @@ class DiskFullMountTest {
             f.fsync();
             assertEquals(MIB, f.read(EARLIER, got, MIB));
             assertArrayEquals(more, got);
-            assertEquals(0, e.handler().ioErrors());
+            assertEquals(0, e.ioErrors());
         }
         rig.close(e);
         byte[] onDisk = Files.readAllBytes(image);

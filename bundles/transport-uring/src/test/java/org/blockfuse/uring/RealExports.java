@@ -100,7 +100,7 @@ final class RealExports implements AutoCloseable {
             try {
                 if (MountTable.find(e.mountPoint()).isPresent()) {
                     Libc.umount2(e.mountPoint().toString(), Libc.MNT_DETACH);
-                    e.connection().abort();
+                    e.abort();
                 }
             } catch (IOException ignored) {
                 // mountinfo unreadable: nothing more to undo from here

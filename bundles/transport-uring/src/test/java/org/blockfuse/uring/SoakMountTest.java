@@ -102,16 +102,16 @@ class SoakMountTest {
         System.out.println("soak " + transport + ": " + seconds + " s, " + e.session().describe() + ": "
                 + String.join(" ", cmd));
         // output to a file: no reader thread or pipe appears in the figures while fio runs
-        long idle = e.handler().requests();
+        long idle = e.requests();
         fio = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(report.toFile())
                 .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile())).start();
         // fio's runtime starts with its I/O: the samples count from the first thousand requests
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-        while (e.handler().requests() < idle + 1000 && System.nanoTime() < deadline && !fio.waitFor(10,
+        while (e.requests() < idle + 1000 && System.nanoTime() < deadline && !fio.waitFor(10,
                 TimeUnit.MILLISECONDS)) {
             // waiting for the load to arrive
         }
-        assertTrue(fio.isAlive() && e.handler().requests() >= idle + 1000, "no load arrived within 60 s:\n"
+        assertTrue(fio.isAlive() && e.requests() >= idle + 1000, "no load arrived within 60 s:\n"
                 + Files.readString(report));
         System.out.println("soak " + transport + ": load after " + elapsed(begin) + " s");
         long started = System.nanoTime();
@@ -127,7 +127,7 @@ class SoakMountTest {
             if (wait > 0 && fio.waitFor(wait, TimeUnit.NANOSECONDS)) {
                 fail("fio ended after " + elapsed(started) + " s of " + seconds + ":\n" + Files.readString(report));
             }
-            Sample s = Sample.take(elapsed(started), e.handler().requests());
+            Sample s = Sample.take(elapsed(started), e.requests());
             samples.add(s);
             System.out.println("soak " + transport + ": " + s);
         }
@@ -141,7 +141,7 @@ class SoakMountTest {
         assertEquals(0, fio.exitValue(), out);
         assertTrue(out.contains("err= 0"), out);
         assertFalse(out.contains("verify:"), out);
-        assertEquals(0, e.handler().ioErrors());
+        assertEquals(0, e.ioErrors());
         assertEquals(List.of(), rig.halts);
         assertTrue(MountTable.find(e.mountPoint()).isPresent(), "still mounted");
 

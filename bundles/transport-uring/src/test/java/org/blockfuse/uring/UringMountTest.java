@@ -74,7 +74,7 @@ class UringMountTest {
             } finally {
                 if (MountTable.find(e.mountPoint()).isPresent()) {
                     Libc.umount2(e.mountPoint().toString(), Libc.MNT_DETACH);
-                    e.connection().abort();
+                    e.abort();
                 }
             }
         }
@@ -128,7 +128,7 @@ class UringMountTest {
         ddDirect(e.mountPoint(), 32);
         long viaRings = session(e).requestsServed();
         assertTrue(viaRings > 32, "requests served over the rings: " + viaRings);
-        assertTrue(viaRings <= e.handler().requests());
+        assertTrue(viaRings <= e.requests());
         close(e);
         byte[] raw = Files.readAllBytes(image);
         for (int i = 0; i < writes.length; i++) {
@@ -208,7 +208,7 @@ class UringMountTest {
         Process fio = fio(e.mountPoint(), "--rw=randrw", "--numjobs=4", "--iodepth=16", "--size=64M",
                 "--time_based", "--runtime=120");
         Thread.sleep(2000);
-        e.connection().abort();
+        e.abort();
         String out = finish(fio, 30);
         assertNotEquals(0, fio.exitValue(), out);
         assertTrue(e.session().awaitStopped(10_000), "every queue thread ended after the abort");

@@ -18,7 +18,7 @@ public class ExportListCommand implements Action {
     @Option(name = "--no-format", description = "Plain output for scripts: one line per export, columns separated by tabs.")
     boolean noFormat;
 
-    @Option(name = "--verbose", aliases = "-v", description = "Also print each export's recent state changes (when, from, to, why).")
+    @Option(name = "--verbose", aliases = "-v", description = "Also print each export's recent state changes and transport switches (when, from, to, why).")
     boolean verbose;
 
     @Override
@@ -44,6 +44,13 @@ public class ExportListCommand implements Action {
                 System.out.println(e.name() + ":");
                 for (String line : service.history(e.name())) {
                     System.out.println("  " + line);
+                }
+                java.util.List<String> switches = service.switches(e.name());
+                if (!switches.isEmpty()) {
+                    System.out.println("  transport switches:");
+                    for (String line : switches) {
+                        System.out.println("    " + line);
+                    }
                 }
             }
         }

@@ -29,6 +29,14 @@ final class ExportLifecycle {
     record Change(Instant at, String from, String to, String why) {
     }
 
+    /** One change of transport while the export stayed up: how it was done and how long it took. */
+    record Switch(Instant at, String from, String to, String why, String how, long millis) {
+        @Override
+        public String toString() {
+            return at + "  " + from + " -> " + to + "  " + why + "; " + how + ", " + millis + " ms";
+        }
+    }
+
     final String pid;
     final ExportSpec spec;
     private volatile String state = STARTING;
@@ -40,6 +48,7 @@ final class ExportLifecycle {
     /** Bumped by every start and stop: a restart scheduled before either is stale and does nothing. */
     long epoch;
     private final ArrayDeque<Change> history = new ArrayDeque<>();
+    private final ArrayDeque<Switch> switches = new ArrayDeque<>();
     /** Shared by every lifecycle of one manager: waiters (the shell's add/remove) wait here. */
     private final Object changes;
 
@@ -92,6 +101,27 @@ final class ExportLifecycle {
         }
         if (from != null && !to.equals(FAILED)) { // failures are logged at ERROR by the manager
             LOG.info("export {}: {} -> {}{}", spec.name(), from, to, why.isEmpty() ? "" : " (" + why + ")");
+        }
+    }
+
+    void switched(String from, String to, String why, String how, long millis) {
+        Switch s = new Switch(Instant.now(), from, to, why, how, millis);
+        synchronized (switches) {
+            if (switches.size() == HISTORY) {
+                switches.removeFirst();
+            }
+            switches.addLast(s);
+        }
+        transport = to;
+        LOG.info("export {}: transport {} -> {} ({}; {}, {} ms)", spec.name(), from, to, why, how, millis);
+        synchronized (changes) {
+            changes.notifyAll();
+        }
+    }
+
+    List<Switch> switches() {
+        synchronized (switches) {
+            return new ArrayList<>(switches);
         }
     }
 

@@ -118,7 +118,7 @@ public final class ExportManager implements ExportService {
             FuseExport l = e.live;
             if (l != null) {
                 try {
-                    l.connection().checkMounted(mounted);
+                    l.checkMounted(mounted);
                 } catch (RuntimeException ex) {
                     LOG.warn("{}: mount check failed: {}", e.spec.name(), ex.toString());
                 }
@@ -197,8 +197,7 @@ public final class ExportManager implements ExportService {
                 continue;
             }
             try {
-                e.live.join(t);
-                e.transport = t.name();
+                switchTo(e, t, "transport " + t.name() + " arrived");
             } catch (IOException | RuntimeException ex) {
                 LOG.warn("{}: staying on {}: {} could not join the live connection: {}", e.spec.name(), e.transport,
                         t.name(), ex.getMessage());
@@ -206,22 +205,86 @@ public final class ExportManager implements ExportService {
         }
     }
 
+    /**
+     * Moves a live export to {@code to}: on its live connection when {@code to} can join one
+     * (legacy to io_uring), else on a new connection mounted beneath the old one, which keeps
+     * serving the files already open until they close or the export's drain-grace ends.
+     */
+    private void switchTo(ExportLifecycle e, FuseTransport to, String why) throws IOException {
+        String from = e.transport;
+        long started = System.nanoTime();
+        if (to.joinsLiveConnections()) {
+            e.live.join(to);
+            e.switched(from, to.name(), why, "live on connection " + e.live.connectionId(), elapsedMillis(started));
+        } else {
+            FuseExport.Replacement r = e.live.replace(to, drainGraceMillis(e.spec));
+            e.switched(from, to.name(), why, "new connection " + r.newConnection() + " mounted beneath connection "
+                    + r.oldConnection() + ", which drains its open files", elapsedMillis(started));
+        }
+    }
+
+    private static long elapsedMillis(long startedNanos) {
+        return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - startedNanos);
+    }
+
+    static long drainGraceMillis(ExportSpec spec) {
+        String v = spec.options().get("drain-grace");
+        return v == null ? FuseExport.DRAIN_GRACE_MILLIS : TimeUnit.SECONDS.toMillis(Long.parseLong(v.trim()));
+    }
+
+    /**
+     * A departing transport: exports on {@code auto} move to the best transport left, losslessly
+     * (files already open finish on the old connection, which the departing transport keeps
+     * serving); the others stop and wait for it to return. Returns only when the departing
+     * transport runs no export's code any more (bounded by the drain grace), so its bundle can go.
+     */
     void unbindTransport(FuseTransport t) {
         if (!transports.remove(t)) {
             return;
         }
-        onWorker(() -> {
+        long bound = exports.values().stream().mapToLong(e -> drainGraceMillis(e.spec)).max().orElse(0) / 1000
+                + STOP_TIMEOUT_SECONDS;
+        onWorker(bound, () -> {
+            List<ExportLifecycle> draining = new ArrayList<>();
             for (ExportLifecycle e : exports.values()) {
-                if (e.live != null && e.transport.equals(t.name())) {
-                    LOG.info("{}: transport {} is going away; stopping the export", e.spec.name(), t.name());
-                    stop(e);
-                    e.moveTo(ExportLifecycle.WAITING, "transport " + t.name() + " went away");
+                if (e.live == null || !e.transport.equals(t.name())) {
+                    continue;
                 }
+                FuseTransport next = shuttingDown() || !e.spec.transport().equals("auto") ? null
+                        : transports.choose("auto", x -> { }).transport();
+                if (next != null) {
+                    try {
+                        switchTo(e, next, "transport " + t.name() + " is going away");
+                        draining.add(e);
+                        continue;
+                    } catch (IOException | RuntimeException ex) {
+                        LOG.warn("{}: could not move to {} ({}); stopping the export", e.spec.name(), next.name(),
+                                ex.getMessage());
+                    }
+                }
+                LOG.info("{}: transport {} is going away; stopping the export", e.spec.name(), t.name());
+                stop(e);
+                e.moveTo(ExportLifecycle.WAITING, "transport " + t.name() + " went away");
+            }
+            for (ExportLifecycle e : draining) {
+                awaitDrained(e);
             }
             if (!shuttingDown()) {
                 startWaiting();
             }
         });
+    }
+
+    /** Waits for the export's replaced connections to drain, at most its drain-grace plus the abort grace. */
+    private static void awaitDrained(ExportLifecycle e) {
+        FuseExport l = e.live;
+        try {
+            if (l != null && !l.awaitDrained(drainGraceMillis(e.spec) + TimeUnit.SECONDS.toMillis(15))) {
+                LOG.error("{}: a replaced connection did not finish draining in time", e.spec.name());
+            }
+        } catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+        }
     }
 
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
@@ -443,11 +506,15 @@ public final class ExportManager implements ExportService {
     }
 
     private void onWorker(Runnable r) {
+        onWorker(STOP_TIMEOUT_SECONDS, r);
+    }
+
+    private void onWorker(long seconds, Runnable r) {
         if (worker.isShutdown()) {
             return;
         }
         try {
-            worker.submit(r).get(STOP_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            worker.submit(r).get(seconds, TimeUnit.SECONDS);
         } catch (InterruptedException ex) {
             Thread.currentThread().interrupt();
         } catch (ExecutionException | TimeoutException ex) {
@@ -564,6 +631,54 @@ public final class ExportManager implements ExportService {
             Throwable c = ex.getCause();
             throw c instanceof ExportException ? (ExportException) c : new ExportException(String.valueOf(c));
         }
+    }
+
+    @Override
+    public String switchTransport(String name, String transport) throws ExportException {
+        java.util.concurrent.Future<String> f = worker.submit(() -> {
+            ExportLifecycle e = exports.get(name);
+            if (e == null) {
+                throw new ExportException("no export named " + name);
+            }
+            if (e.live == null) {
+                throw new ExportException("export " + name + " is " + e.state() + ", not active; nothing to switch");
+            }
+            FuseTransport t = transports.get(transport);
+            if (t == null) {
+                throw new ExportException("transport " + transport + " is not installed (installed: "
+                        + String.join(", ", new java.util.TreeSet<>(transports.names())) + ")");
+            }
+            if (!t.availability().available()) {
+                throw new ExportException("transport " + transport + " is not available here: " + t.availability().reason());
+            }
+            if (e.transport.equals(transport)) {
+                throw new ExportException("export " + name + " is already served by " + transport);
+            }
+            try {
+                switchTo(e, t, "transport-switch");
+            } catch (IOException ex) {
+                throw new ExportException("export " + name + " stays on " + e.transport + ": " + ex.getMessage(), ex);
+            }
+            return e.switches().get(e.switches().size() - 1).toString();
+        });
+        try {
+            return f.get(STOP_TIMEOUT_SECONDS + START_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+        } catch (InterruptedException ex) {
+            Thread.currentThread().interrupt();
+            throw new ExportException("interrupted");
+        } catch (TimeoutException ex) {
+            throw new ExportException("export " + name + ": the switch did not finish within "
+                    + (STOP_TIMEOUT_SECONDS + START_TIMEOUT_SECONDS) + " s");
+        } catch (ExecutionException ex) {
+            Throwable c = ex.getCause();
+            throw c instanceof ExportException ? (ExportException) c : new ExportException(String.valueOf(c));
+        }
+    }
+
+    @Override
+    public List<String> switches(String name) {
+        ExportLifecycle e = exports.get(name);
+        return e == null ? List.of() : e.switches().stream().map(ExportLifecycle.Switch::toString).collect(Collectors.toList());
     }
 
     private Optional<Configuration> findConfiguration(String name) throws ExportException {

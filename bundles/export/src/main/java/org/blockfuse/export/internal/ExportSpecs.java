@@ -25,7 +25,7 @@ final class ExportSpecs {
     /** Keys passed through to backends and transports as options. */
     static final Set<String> OPTION_KEYS = Set.of("workers", "queue-depth", "cache", "create", "snapshot",
             "allow-corrupt", "pin-cpus", "l2-cache-size", "queue-workers", "offload-threshold-us", "spin-us", "max-chain-depth",
-            "backing-policy", "restart");
+            "backing-policy", "restart", "drain-grace");
     static final String FILEINSTALL_FILENAME = "felix.fileinstall.filename";
     private static final Set<String> SPEC_KEYS = Set.of(NAME, IMAGE, FORMAT, MOUNTPOINT, WRITABLE, GROWABLE,
             ALLOW_OTHER, TRANSPORT);

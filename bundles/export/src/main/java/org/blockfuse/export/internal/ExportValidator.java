@@ -59,6 +59,7 @@ final class ExportValidator {
         }
         number(spec, "workers", 0, 256);
         number(spec, "queue-depth", 0, 4096);
+        number(spec, "drain-grace", 0, 3600);
         // l2-cache-size, create and the other backend keys are validated by their backend factory
         String cache = spec.options().getOrDefault("cache", "writeback");
         if (!cache.equals("writeback") && !cache.equals("none")) {

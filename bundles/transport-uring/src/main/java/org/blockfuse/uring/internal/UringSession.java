@@ -10,15 +10,14 @@ import java.util.concurrent.TimeoutException;
 
 import org.blockfuse.api.FuseChannel;
 import org.blockfuse.api.TransportSession;
-import org.blockfuse.fuse.DeviceLoop;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The rings of one connection: one {@link UringQueue} per possible CPU, plus one {@link DeviceLoop}
- * on the channel's /dev/fuse fd for what still travels there after the switch (requests queued
- * before it, INTERRUPT, FORGET). The session ends by itself when the connection ends: every entry
- * completes with ENOTCONN, the device read returns ENODEV, and each thread frees what it owns.
+ * The rings of one connection: one {@link UringQueue} per possible CPU. What still travels over
+ * /dev/fuse after the switch (requests queued before it, INTERRUPT, FORGET) is read by the
+ * connection's own reader. The session ends by itself when the connection ends: every entry
+ * completes with ENOTCONN and each thread frees what it owns.
  */
 public final class UringSession implements TransportSession {
     private static final Logger LOG = LoggerFactory.getLogger(UringSession.class);
@@ -29,14 +28,12 @@ public final class UringSession implements TransportSession {
     private final FuseChannel channel;
     private final UringConfig config;
     private final List<UringQueue> queues;
-    private final Thread deviceThread;
     private boolean closed;
 
-    private UringSession(FuseChannel channel, UringConfig config, List<UringQueue> queues, Thread deviceThread) {
+    private UringSession(FuseChannel channel, UringConfig config, List<UringQueue> queues) {
         this.channel = channel;
         this.config = config;
         this.queues = queues;
-        this.deviceThread = deviceThread;
     }
 
     /**
@@ -69,11 +66,7 @@ public final class UringSession implements TransportSession {
             }
             throw failure;
         }
-        DeviceLoop loop = new DeviceLoop(channel, channel.deviceFd());
-        Thread device = new Thread(loop, "blockfuse-uring-" + channel.name() + "-dev");
-        device.setDaemon(true);
-        device.start();
-        UringSession s = new UringSession(channel, config, queues, device);
+        UringSession s = new UringSession(channel, config, queues);
         LOG.info("{}: FUSE over io_uring: {}", channel.name(), s.describe());
         return s;
     }
@@ -147,7 +140,6 @@ public final class UringSession implements TransportSession {
         for (UringQueue q : queues) {
             q.thread().join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
         }
-        deviceThread.join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
         return stopped();
     }
 
@@ -157,7 +149,7 @@ public final class UringSession implements TransportSession {
                 return false;
             }
         }
-        return !deviceThread.isAlive();
+        return true;
     }
 
     /**

@@ -1,4 +1,7 @@
-package org.blockfuse.fuse;
+package org.blockfuse.fuse.internal;
+
+import org.blockfuse.fuse.FuseAbi;
+import org.blockfuse.fuse.ExportPolicy;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -65,6 +68,8 @@ public final class ExportHandler implements RequestHandler {
     private final AtomicLong ioErrors = new AtomicLong();
     /** Counted by every transport thread at once: a LongAdder keeps them off one cache line. */
     private final LongAdder requests = new LongAdder();
+    /** OPENs answered minus RELEASEs seen: the files clients hold open on this connection. */
+    private final AtomicInteger openFiles = new AtomicInteger();
     /** The negotiated request size limits; set once after INIT, before any transport attaches. */
     private volatile int maxRead = UNLIMITED;
     private volatile int maxWrite = UNLIMITED;
@@ -107,6 +112,21 @@ public final class ExportHandler implements RequestHandler {
 
     public int maxWrite() {
         return maxWrite;
+    }
+
+    /**
+     * Carries the owner and mode set by chmod/chown over to a new connection of the same export,
+     * so a switch of connection changes nothing a client can see.
+     */
+    public void takeOwnershipFrom(ExportHandler previous) {
+        mode.set(previous.mode.get());
+        uid.set(previous.uid.get());
+        gid.set(previous.gid.get());
+    }
+
+    /** Files open on this connection now. */
+    public int openFiles() {
+        return openFiles.get();
     }
 
     public long requests() {
@@ -196,7 +216,9 @@ public final class ExportHandler implements RequestHandler {
                 case Op.WRITE: return write(args, payload, reply);
                 case Op.FLUSH:
                 case Op.FSYNC: return flush();
-                case Op.RELEASE: return 0;
+                case Op.RELEASE:
+                    openFiles.decrementAndGet();
+                    return 0;
                 case Op.FALLOCATE: return fallocate(args);
                 case Op.LSEEK: return lseek(args, reply);
                 case Op.STATFS: return statfs(reply);
@@ -323,6 +345,7 @@ public final class ExportHandler implements RequestHandler {
         reply.putLong(OpenOut.FH, 0);
         reply.putInt(OpenOut.OPEN_FLAGS, OpenOut.FOPEN_PARALLEL_DIRECT_WRITES);
         reply.putInt(OpenOut.BACKING_ID, 0);
+        openFiles.incrementAndGet();
         return OpenOut.SIZE;
     }
 

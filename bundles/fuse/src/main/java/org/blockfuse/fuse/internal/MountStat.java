@@ -1,4 +1,4 @@
-package org.blockfuse.fuse;
+package org.blockfuse.fuse.internal;
 
 import java.io.IOException;
 import java.nio.file.Files;
@@ -12,7 +12,7 @@ import java.util.concurrent.TimeoutException;
  * Stats a FUSE mount from a helper thread with a time bound: a stat on a mount whose server never
  * answers would block the caller for ever. The helper is released when the connection ends.
  */
-final class MountStat {
+public final class MountStat {
     private MountStat() {
     }
 
@@ -21,7 +21,7 @@ final class MountStat {
      * @throws TimeoutException if no answer came within {@code seconds}
      * @throws IOException      what the stat itself reported (e.g. "Transport endpoint is not connected")
      */
-    static long size(Path p, long seconds) throws IOException, TimeoutException, InterruptedException {
+    public static long size(Path p, long seconds) throws IOException, TimeoutException, InterruptedException {
         CompletableFuture<Long> size = new CompletableFuture<>();
         Thread t = new Thread(() -> {
             try {

@@ -1,4 +1,7 @@
-package org.blockfuse.fuse;
+package org.blockfuse.fuse.internal;
+
+import org.blockfuse.fuse.FuseAbi;
+import org.blockfuse.fuse.ExportPolicy;
 
 import static org.junit.jupiter.api.Assertions.*;
 

@@ -1,4 +1,4 @@
-package org.blockfuse.fuse;
+package org.blockfuse.fuse.internal;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;

@@ -1,4 +1,4 @@
-package org.blockfuse.fuse;
+package org.blockfuse.fuse.internal;
 
 import static org.junit.jupiter.api.Assertions.assertTrue;
 

@@ -1,4 +1,6 @@
-package org.blockfuse.fuse;
+package org.blockfuse.fuse.internal;
+
+import org.blockfuse.fuse.FuseAbi;
 
 import static org.junit.jupiter.api.Assertions.*;
 
