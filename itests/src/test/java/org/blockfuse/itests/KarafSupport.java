@@ -67,7 +67,11 @@ public abstract class KarafSupport {
         String dist = new File(System.getProperty("blockfuse.dist")).toURI().toString();
         String localRepo = System.getProperty("blockfuse.local.repo");
         String examRepo = new File(System.getProperty("blockfuse.exam.repo")).toURI().toString();
+        Option keep = Boolean.getBoolean("blockfuse.keep.runtime")
+                ? org.ops4j.pax.exam.karaf.options.KarafDistributionOption.keepRuntimeFolder()
+                : org.ops4j.pax.exam.CoreOptions.systemProperty("blockfuse.keep.runtime").value("false");
         return new Option[] {
+            keep,
             karafDistributionConfiguration().frameworkUrl(dist).name("blockfuse").karafVersion("4.4.10")
                     .unpackDirectory(new File("target/exam")).useDeployFolder(false),
             configureConsole().ignoreLocalConsole(),
@@ -231,12 +235,13 @@ public abstract class KarafSupport {
     /** The FUSE connection number of the mount at {@code p} (the device minor in mountinfo), or -1. */
     protected static int connectionOf(Path p) throws IOException {
         String want = " " + p.toAbsolutePath() + " ";
+        int found = -1;
         for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
             if (line.contains(want)) {
-                return Integer.parseInt(line.split(" ")[2].split(":")[1]);
+                found = Integer.parseInt(line.split(" ")[2].split(":")[1]); // the last one is on top
             }
         }
-        return -1;
+        return found;
     }
 
     protected ExportInfo awaitTransport(String name, String transport, long seconds) throws InterruptedException {

@@ -105,6 +105,23 @@ class HotSwapMountTest {
 
     @Test
     @Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void withNoFileOpenTheOldConnectionEndsAtOnceAndLeavesNothingBehind() throws Exception {
+        FuseExport e = start();
+        int old = e.connectionId();
+        e.replace(RealExports.transport(RealExports.LEGACY), 20_000);
+        assertTrue(e.awaitDrained(10_000), "nothing holds the old connection open");
+        Path fusectl = Path.of("/sys/fs/fuse/connections/" + old);
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (Files.exists(fusectl) && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertFalse(Files.exists(fusectl), "the kernel let go of connection " + old);
+        assertFalse(MountTable.anonymousMinors().contains(old));
+        assertEquals(0, e.cutOff());
+    }
+
+    @Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
     void aFileHeldPastTheGraceGetsACleanErrorNotAHang() throws Exception {
         FuseExport e = start();
         try (RealExports.DirectFile held = new RealExports.DirectFile(e.mountPoint(), BLOCK)) {
