@@ -438,7 +438,10 @@ public class ExportIT extends KarafSupport {
         assertTrue(out, out.contains("legacy"));
         assertTrue(run("blockfuse:export-add --help").contains("--growable"));
         String meta = run("config:meta org.blockfuse.export");
-        for (String key : new String[] { "image", "mountpoint", "writable", "growable", "allow-other", "transport", "cache" }) {
+        // every key of the export, of each installed backend and of each transport, as their owners declare them
+        for (String key : new String[] { "image", "mountpoint", "writable", "growable", "allow-other", "transport", "cache",
+                "create", "restart", "drain-grace", "workers", "queue-depth", "pin-cpus", "spin-us", "snapshot",
+                "backing-policy", "l2-cache-size" }) {
             assertTrue("config:meta explains " + key + ":\n" + meta, meta.contains(key));
         }
     }

@@ -3,7 +3,7 @@ package org.blockfuse.api;
 import java.io.IOException;
 
 /** Opens images of one format; registered as a service with the property {@link #FORMAT}. */
-public interface BlockBackendFactory {
+public interface BlockBackendFactory extends OptionOwner {
 
     /** Service property naming the format (e.g. "raw", "qcow2"). */
     String FORMAT = "blockfuse.format";

@@ -7,7 +7,7 @@ import java.io.IOException;
  * threads and buffers and nothing else: the connection (fd, mount, INIT) belongs to the export.
  * Registered as a service with the property {@link #NAME}.
  */
-public interface FuseTransport {
+public interface FuseTransport extends OptionOwner {
 
     /** Service property naming the transport (e.g. "legacy", "io_uring"). */
     String NAME = "blockfuse.transport";

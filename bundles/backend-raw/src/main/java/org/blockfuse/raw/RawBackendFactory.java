@@ -38,6 +38,15 @@ public final class RawBackendFactory implements BlockBackendFactory {
     }
 
     @Override
+    public java.util.List<org.blockfuse.api.OptionSpec> options() {
+        return java.util.List.of(
+                org.blockfuse.api.OptionSpec.choice("cache", "writeback",
+                        "Host cache for raw images: writeback (page cache) or none (O_DIRECT).", "writeback", "none"),
+                org.blockfuse.api.OptionSpec.size("create", "",
+                        "Create a missing raw image as a sparse file of this size (e.g. 1G)."));
+    }
+
+    @Override
     public BlockBackend open(BackendRequest request) throws IOException {
         Path image = request.image().toAbsolutePath().normalize();
         // options first: a bad value is refused before anything is created, and even when the image exists

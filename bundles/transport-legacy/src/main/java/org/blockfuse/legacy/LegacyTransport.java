@@ -55,6 +55,12 @@ public final class LegacyTransport implements FuseTransport {
     }
 
     @Override
+    public java.util.List<org.blockfuse.api.OptionSpec> options() {
+        return java.util.List.of(org.blockfuse.api.OptionSpec.integer("workers", 0, 0, 256,
+                "Legacy transport: threads reading /dev/fuse; 0 = one per CPU."));
+    }
+
+    @Override
     public TransportSession attach(FuseChannel channel) throws IOException {
         int workers = workerCount(channel);
         return LegacySession.start(channel, workers);

@@ -56,6 +56,11 @@ public final class UringTransport implements FuseTransport {
     }
 
     @Override
+    public java.util.List<org.blockfuse.api.OptionSpec> options() {
+        return UringConfig.SPECS;
+    }
+
+    @Override
     public TransportSession attach(FuseChannel channel) throws IOException {
         Availability a = availability();
         if (!a.available()) {

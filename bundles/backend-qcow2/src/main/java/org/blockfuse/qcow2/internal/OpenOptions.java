@@ -3,6 +3,7 @@ package org.blockfuse.qcow2.internal;
 import java.util.Map;
 
 import org.blockfuse.api.ImageException;
+import org.blockfuse.api.OptionSpec;
 import org.blockfuse.api.Sizes;
 
 /** The qcow2-specific keys of {@code BackendRequest.options}, parsed and range-checked once. */
@@ -20,6 +21,16 @@ record OpenOptions(String snapshot, boolean allowCorrupt, long l2CacheBytes, int
     /** Caps user input so a typo cannot reserve unbounded memory. */
     private static final long MAX_L2_CACHE_BYTES = 1L << 30;
     private static final int MAX_CHAIN_DEPTH_LIMIT = 256;
+
+    static final java.util.List<OptionSpec> SPECS = java.util.List.of(
+            OptionSpec.string(SNAPSHOT, "", "qcow2: export this internal snapshot (id or name) read-only."),
+            OptionSpec.bool(ALLOW_CORRUPT, false, "qcow2: open an image marked corrupt (read-only)."),
+            OptionSpec.size(L2_CACHE_SIZE, "4M", "qcow2: bytes of L2 tables cached per image layer (at most 1G)."),
+            OptionSpec.integer(MAX_CHAIN_DEPTH, DEFAULT_MAX_CHAIN_DEPTH, 0, MAX_CHAIN_DEPTH_LIMIT,
+                    "qcow2: how many backing files deep a chain may go."),
+            OptionSpec.choice(BACKING_POLICY, "follow", "qcow2: which backing and external data files an image may name: "
+                    + "follow (any regular file or block device, as qemu-img), same-dir (only in the image's own folder) "
+                    + "or none (refuse images that name one).", "follow", "same-dir", "none"));
 
     static OpenOptions parse(Map<String, String> options) throws ImageException {
         String snapshot = options.get(SNAPSHOT);

@@ -31,4 +31,9 @@ public final class Qcow2BackendFactory implements BlockBackendFactory {
         }
         return Qcow2Backend.open(request.image(), OpenOptions.parse(request.options()));
     }
+
+    @Override
+    public java.util.List<org.blockfuse.api.OptionSpec> options() {
+        return OpenOptions.SPECS;
+    }
 }

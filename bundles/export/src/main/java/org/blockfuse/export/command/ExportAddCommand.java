@@ -64,6 +64,10 @@ public class ExportAddCommand implements Action {
     @Option(name = "--queue-depth", description = "io_uring entries per CPU queue (default: the transport's).")
     String queueDepth;
 
+    @Option(name = "--drain-grace", description = "Seconds files opened before a switch io_uring -> legacy keep their "
+            + "old connection before it is cut off (default 30).")
+    String drainGrace;
+
     @Option(name = "--cache", description = "writeback (default, host page cache) or none (O_DIRECT on the image).")
     String cache;
 
@@ -81,6 +85,7 @@ public class ExportAddCommand implements Action {
         Map<String, String> options = new LinkedHashMap<>();
         put(options, "workers", workers);
         put(options, "queue-depth", queueDepth);
+        put(options, "drain-grace", drainGrace);
         put(options, "cache", cache);
         put(options, "create", create);
         put(options, "snapshot", snapshot);

@@ -9,14 +9,13 @@ import org.osgi.service.component.annotations.ConfigurationPolicy;
 import org.osgi.service.component.annotations.Deactivate;
 import org.osgi.service.component.annotations.Modified;
 import org.osgi.service.component.annotations.Reference;
-import org.osgi.service.metatype.annotations.Designate;
 
 /**
  * One instance per factory configuration {@code org.blockfuse.export}: created, changed and
  * deleted with its configuration (etc/org.blockfuse.export-NAME.cfg), it tells the manager.
+ * Its keys are described by {@link ExportMetaType}.
  */
 @Component(configurationPid = ExportService.FACTORY_PID, configurationPolicy = ConfigurationPolicy.REQUIRE, service = {})
-@Designate(ocd = ExportConfig.class, factory = true)
 public final class ExportConfiguration {
     @Reference
     private ExportService service;

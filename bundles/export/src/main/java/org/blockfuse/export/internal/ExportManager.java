@@ -55,6 +55,8 @@ public final class ExportManager implements ExportService {
     private static final long STOP_TIMEOUT_SECONDS = FuseExport.DRAIN_MILLIS / 1000 + 30;
 
     private final TransportSelector transports = new TransportSelector();
+    /** Who owns which option key (the export, each factory, each transport). */
+    final OptionCatalog options = new OptionCatalog();
     private final Map<String, BlockBackendFactory> factories = new ConcurrentHashMap<>();
     /** Signalled on every lifecycle change and whenever an export is added or removed. */
     private final Object changes = new Object();
@@ -177,6 +179,7 @@ public final class ExportManager implements ExportService {
     @Reference(cardinality = ReferenceCardinality.MULTIPLE, policy = ReferencePolicy.DYNAMIC,
             policyOption = ReferencePolicyOption.GREEDY)
     void bindTransport(FuseTransport t) {
+        options.transportArrived(t);
         transports.add(t);
         worker.execute(() -> {
             startWaiting();
@@ -383,7 +386,7 @@ public final class ExportManager implements ExportService {
             return;
         }
         try {
-            ExportValidator.validate(spec, factory, formats(), transport, transports.names());
+            ExportValidator.validate(spec, factory, formats(), transport, transports.names(), options);
             ExportValidator.checkClashes(spec, exports.values().stream()
                     .filter(other -> other != e && other.live != null).map(other -> other.spec).toList());
         } catch (ExportException ex) {
@@ -527,7 +530,7 @@ public final class ExportManager implements ExportService {
     @Override
     public ExportInfo add(ExportSpec spec) throws ExportException {
         FuseTransport transport = transports.get(spec.transport());
-        ExportValidator.validate(spec, factories.get(spec.format()), formats(), transport, transports.names());
+        ExportValidator.validate(spec, factories.get(spec.format()), formats(), transport, transports.names(), options);
         if (exports.containsKey(spec.name()) || findConfiguration(spec.name()).isPresent()) {
             throw new ExportException("an export named " + spec.name() + " already exists");
         }
@@ -721,6 +724,10 @@ public final class ExportManager implements ExportService {
     @Override
     public List<TransportInfo> transports() {
         return transports.describe();
+    }
+
+    java.util.Collection<BlockBackendFactory> installedFactories() {
+        return List.copyOf(factories.values());
     }
 
     @Override

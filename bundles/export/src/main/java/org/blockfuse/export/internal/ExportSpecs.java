@@ -22,19 +22,10 @@ final class ExportSpecs {
     static final String GROWABLE = "growable";
     static final String ALLOW_OTHER = "allow-other";
     static final String TRANSPORT = "transport";
-    /** Keys passed through to backends and transports as options. */
-    static final Set<String> OPTION_KEYS = Set.of("workers", "queue-depth", "cache", "create", "snapshot",
-            "allow-corrupt", "pin-cpus", "l2-cache-size", "queue-workers", "offload-threshold-us", "spin-us", "max-chain-depth",
-            "backing-policy", "restart", "drain-grace");
     static final String FILEINSTALL_FILENAME = "felix.fileinstall.filename";
-    private static final Set<String> SPEC_KEYS = Set.of(NAME, IMAGE, FORMAT, MOUNTPOINT, WRITABLE, GROWABLE,
+    /** The keys of the spec itself; every other key is an option, owned by the export, a backend or a transport. */
+    static final Set<String> SPEC_KEYS = Set.of(NAME, IMAGE, FORMAT, MOUNTPOINT, WRITABLE, GROWABLE,
             ALLOW_OTHER, TRANSPORT);
-
-    private static Set<String> allKeys() {
-        Set<String> all = new java.util.HashSet<>(SPEC_KEYS);
-        all.addAll(OPTION_KEYS);
-        return all;
-    }
 
     private ExportSpecs() {
     }
@@ -70,18 +61,14 @@ final class ExportSpecs {
         if (mountpoint == null) {
             throw new ExportException("export " + name + ": the configuration has no 'mountpoint'");
         }
+        // every other key is an option; whether anyone owns it is checked when the export starts
+        // (OptionCatalog), once its format's factory and the transports are known
+        Map<String, String> options = new java.util.TreeMap<>();
         for (String key : props.keySet()) {
             // dotted keys belong to the framework (service.pid, component.name, felix.fileinstall.filename)
-            if (!key.contains(".") && !SPEC_KEYS.contains(key) && !OPTION_KEYS.contains(key)) {
-                throw new ExportException("export " + name + ": unknown key '" + key + "' (known: "
-                        + String.join(", ", new java.util.TreeSet<>(allKeys())) + ")");
-            }
-        }
-        Map<String, String> options = new LinkedHashMap<>();
-        for (String key : OPTION_KEYS) {
             String v = string(props, key, null);
-            if (v != null && !v.isBlank()) {
-                options.put(key, v.trim());
+            if (!key.contains(".") && !SPEC_KEYS.contains(key) && v != null && !v.isBlank()) {
+                options.put(key, v);
             }
         }
         return new ExportSpec(name, Path.of(image), string(props, FORMAT, "raw"), Path.of(mountpoint),

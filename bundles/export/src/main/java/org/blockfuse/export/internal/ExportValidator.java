@@ -30,7 +30,7 @@ final class ExportValidator {
     }
 
     static void validate(ExportSpec spec, BlockBackendFactory factory, Collection<String> formats,
-            FuseTransport transport, Collection<String> transports) throws ExportException {
+            FuseTransport transport, Collection<String> transports, OptionCatalog options) throws ExportException {
         if (!NAME.matcher(spec.name()).matches()) {
             throw new ExportException("export name '" + spec.name()
                     + "' is invalid: use letters, digits, '.', '_' or '-' (at most 64, not starting with a symbol)");
@@ -57,35 +57,9 @@ final class ExportValidator {
                         + transport.availability().reason());
             }
         }
-        number(spec, "workers", 0, 256);
-        number(spec, "queue-depth", 0, 4096);
-        number(spec, "drain-grace", 0, 3600);
-        // l2-cache-size, create and the other backend keys are validated by their backend factory
-        String cache = spec.options().getOrDefault("cache", "writeback");
-        if (!cache.equals("writeback") && !cache.equals("none")) {
-            throw new ExportException("cache must be writeback or none, not '" + cache + "'");
-        }
-        String restart = spec.options().getOrDefault("restart", "on-failure");
-        if (!restart.equals("on-failure") && !restart.equals("never")) {
-            throw new ExportException("restart must be on-failure or never, not '" + restart + "'");
-        }
+        options.check(spec, factory); // every key owned by someone, every value as its owner declares
         checkImage(spec);
         checkMountpoint(spec);
-    }
-
-    private static void number(ExportSpec spec, String key, long min, long max) throws ExportException {
-        String v = spec.options().get(key);
-        if (v == null) {
-            return;
-        }
-        try {
-            long n = Long.parseLong(v.trim());
-            if (n < min || n > max) {
-                throw new NumberFormatException();
-            }
-        } catch (NumberFormatException e) {
-            throw new ExportException(key + " must be a whole number from " + min + " to " + max + ", not '" + v + "'");
-        }
     }
 
     private static void checkImage(ExportSpec spec) throws ExportException {

@@ -3,10 +3,12 @@ package org.blockfuse.uring.internal;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
 import org.blockfuse.api.FuseChannel;
+import org.blockfuse.api.OptionSpec;
 
 /**
  * The shape of one session, from the channel's options:
@@ -27,6 +29,17 @@ public record UringConfig(int queues, int depth, int payloadSize, int workers, l
      */
     public static final int DEFAULT_SPIN_US = 20;
     public static final long DEFAULT_BUDGET = 64L << 20;
+
+    public static final List<OptionSpec> SPECS = List.of(
+            OptionSpec.integer("queue-depth", 0, 0, 4096, "io_uring: entries per CPU queue; 0 = " + DEFAULT_DEPTH
+                    + ", lowered to keep an export's ring buffers under 64 MiB."),
+            OptionSpec.integer("queue-workers", 0, 0, 1024, "io_uring: worker threads per queue for slow requests; "
+                    + "unset = queue depth - 1, started on demand."),
+            OptionSpec.integer("offload-threshold-us", 20, 0, 10_000_000, "io_uring: service time above which a "
+                    + "queue hands requests to its workers instead of serving them on the ring thread."),
+            OptionSpec.bool("pin-cpus", false, "io_uring: pin each ring thread to its CPU."),
+            OptionSpec.integer("spin-us", DEFAULT_SPIN_US, 0, 1_000_000, "io_uring: microseconds a ring thread "
+                    + "polls for completions before it sleeps."));
     static final int PAGE = 4096;
     /** The kernel's page limit per request when FUSE_MAX_PAGES was not negotiated. */
     static final int LEGACY_MAX_PAGES = 32;

@@ -1,0 +1,77 @@
+package org.blockfuse.export.internal;
+
+import java.util.Collection;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeSet;
+import java.util.concurrent.ConcurrentHashMap;
+
+import org.blockfuse.api.BlockBackendFactory;
+import org.blockfuse.api.ExportException;
+import org.blockfuse.api.ExportSpec;
+import org.blockfuse.api.FuseTransport;
+import org.blockfuse.api.OptionSpec;
+
+/**
+ * Which option keys exist and who owns them: the export's own (restart, drain-grace), each
+ * backend factory's and each transport's, as they declare them. An export's keys are checked
+ * against its format's factory and every transport (either may serve it after a swap); a key
+ * nobody owns is refused by name. Transports stay known once seen, so an export restarted while
+ * one is away (a bundle being updated) keeps its keys for that transport.
+ */
+final class OptionCatalog {
+    static final List<OptionSpec> EXPORT_OPTIONS = List.of(
+            OptionSpec.choice("restart", "on-failure", "What to do when the connection dies under the export (aborted, "
+                    + "unmounted by someone else, a transport failure): on-failure (mount again, backing off 1 s, 2 s, 4 s "
+                    + "... at most 5 times in 10 minutes) or never (stay failed).", "on-failure", "never"),
+            OptionSpec.integer("drain-grace", 30, 0, 3600, "Seconds that files opened before a switch from io_uring to "
+                    + "legacy keep their old connection before it is cut off."));
+
+    /** By key: every option a transport ever declared in this JVM. */
+    private final Map<String, OptionSpec> transportOptions = new ConcurrentHashMap<>();
+
+    void transportArrived(FuseTransport t) {
+        for (OptionSpec o : t.options()) {
+            transportOptions.put(o.key(), o);
+        }
+    }
+
+    /** The keys an export of {@code factory}'s format may have, by key. */
+    Map<String, OptionSpec> known(BlockBackendFactory factory) {
+        Map<String, OptionSpec> all = new LinkedHashMap<>();
+        EXPORT_OPTIONS.forEach(o -> all.put(o.key(), o));
+        if (factory != null) {
+            factory.options().forEach(o -> all.putIfAbsent(o.key(), o));
+        }
+        transportOptions.values().forEach(o -> all.putIfAbsent(o.key(), o));
+        return all;
+    }
+
+    /** Every option of the export, every installed factory and every transport seen, for Metatype. */
+    Collection<OptionSpec> all(Collection<BlockBackendFactory> factories) {
+        Map<String, OptionSpec> all = new LinkedHashMap<>();
+        EXPORT_OPTIONS.forEach(o -> all.put(o.key(), o));
+        factories.forEach(f -> f.options().forEach(o -> all.putIfAbsent(o.key(), o)));
+        transportOptions.values().forEach(o -> all.putIfAbsent(o.key(), o));
+        return all.values();
+    }
+
+    /** Refuses a key nobody owns and a value its owner's spec does not accept; one line naming the key. */
+    void check(ExportSpec spec, BlockBackendFactory factory) throws ExportException {
+        Map<String, OptionSpec> known = known(factory);
+        for (Map.Entry<String, String> e : spec.options().entrySet()) {
+            OptionSpec o = known.get(e.getKey());
+            if (o == null) {
+                TreeSet<String> names = new TreeSet<>(known.keySet());
+                names.addAll(ExportSpecs.SPEC_KEYS);
+                throw new ExportException("export " + spec.name() + ": unknown key '" + e.getKey() + "' (known for "
+                        + spec.format() + ": " + String.join(", ", names) + ")");
+            }
+            String problem = o.problem(e.getValue());
+            if (problem != null) {
+                throw new ExportException(problem);
+            }
+        }
+    }
+}
