@@ -60,6 +60,27 @@ public interface BlockBackend extends AutoCloseable {
         return 1;
     }
 
+    /**
+     * A buffered (not O_DIRECT) descriptor of a host file holding the guest bytes at the same
+     * offsets, which the kernel may read and write directly for opens answered with FUSE
+     * passthrough; -1 when the format cannot be passed through (anything but raw). Once handed
+     * out, writes past the end may grow the file behind the backend's back: {@link #size()} must
+     * then follow the file.
+     */
+    default int passthroughFd() {
+        return -1;
+    }
+
+    /** Whether {@link #passthroughFd()} would give a descriptor (asking does not hand one out). */
+    default boolean supportsPassthrough() {
+        return false;
+    }
+
+    /** True for a block device image: its size is fixed by the device, writes past the end fail. */
+    default boolean blockDevice() {
+        return false;
+    }
+
     @Override
     void close() throws IOException;
 

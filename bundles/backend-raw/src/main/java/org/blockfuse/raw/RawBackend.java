@@ -30,6 +30,8 @@ final class RawBackend implements BlockBackend {
     private final boolean writable;
     private volatile long size;
     private volatile boolean closed;
+    /** Set once the kernel may write the file directly (FUSE passthrough): the size then comes from fstat. */
+    private volatile boolean passedThrough;
 
     RawBackend(Path image, int fd, int directFd, boolean blockDevice, boolean writable) throws IOException {
         this.image = image;
@@ -48,7 +50,30 @@ final class RawBackend implements BlockBackend {
 
     @Override
     public long size() {
+        if (passedThrough && !blockDevice) {
+            try {
+                return Libc.fstat(fd).size();
+            } catch (NativeException e) {
+                return size; // fstat of an open fd does not fail; keep the last known size if it does
+            }
+        }
         return size;
+    }
+
+    @Override
+    public int passthroughFd() {
+        passedThrough = true;
+        return fd;
+    }
+
+    @Override
+    public boolean supportsPassthrough() {
+        return true;
+    }
+
+    @Override
+    public boolean blockDevice() {
+        return blockDevice;
     }
 
     @Override
@@ -203,7 +228,7 @@ final class RawBackend implements BlockBackend {
 
     @Override
     public Extent extentAt(long offset) throws IOException {
-        long end = size;
+        long end = size();
         if (offset >= end) {
             return new Extent(offset, 0, false);
         }

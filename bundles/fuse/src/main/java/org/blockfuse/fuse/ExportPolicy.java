@@ -7,8 +7,15 @@ package org.blockfuse.fuse;
  * @param allowOther the kernel delivers other users' requests (the mode bits then decide)
  * @param uid        owner of the file (the mounting user)
  * @param gid        group of the file
+ * @param passthrough answer opens with FUSE passthrough to the image where the kernel grants it
+ *                    (the caller decided every semantic holds: see the README)
  */
-public record ExportPolicy(boolean writable, boolean growable, boolean allowOther, int uid, int gid) {
+public record ExportPolicy(boolean writable, boolean growable, boolean allowOther, int uid, int gid, boolean passthrough) {
+
+    /** Without passthrough. */
+    public ExportPolicy(boolean writable, boolean growable, boolean allowOther, int uid, int gid) {
+        this(writable, growable, allowOther, uid, gid, false);
+    }
 
     /**
      * Permission bits QEMU gives an export: 0600 writable, 0400 read-only, whatever allow-other says.

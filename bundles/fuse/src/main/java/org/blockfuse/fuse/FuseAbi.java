@@ -150,6 +150,8 @@ public final class FuseAbi {
         public static final long ASYNC_DIO = 1L << 15;
         public static final long MAX_PAGES = 1L << 22;
         public static final long INIT_EXT = 1L << 30;
+        /** Opens may be answered with a backing file the kernel then reads and writes itself (7.40). */
+        public static final long PASSTHROUGH = 1L << 37;
         public static final long OVER_IO_URING = 1L << 41;
 
         private InitFlags() {
@@ -236,12 +238,18 @@ public final class FuseAbi {
     }
 
     public static final class OpenOut {
+        /** FUSE_DEV_IOC_BACKING_OPEN = _IOW(229, 1, struct fuse_backing_map): registers a backing file. */
+        public static final long IOC_BACKING_OPEN = 0x4010E501L;
+        /** FUSE_DEV_IOC_BACKING_CLOSE = _IOW(229, 2, uint32_t). */
+        public static final long IOC_BACKING_CLOSE = 0x4004E502L;
         public static final int FH = 0;
         public static final int OPEN_FLAGS = 8;
         public static final int BACKING_ID = 12;
         public static final int SIZE = 16;
         /** Without it, one slow direct WRITE blocks every other writer of the file. */
         public static final int FOPEN_PARALLEL_DIRECT_WRITES = 64;
+        /** read/write/mmap of this open go to the backing file named by {@link #BACKING_ID}. */
+        public static final int FOPEN_PASSTHROUGH = 128;
 
         private OpenOut() {
         }

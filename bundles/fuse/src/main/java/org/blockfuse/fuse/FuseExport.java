@@ -175,6 +175,16 @@ public final class FuseExport implements AutoCloseable {
         return current.session();
     }
 
+    /** "on (backing id N)" when opens are passed through to the image, else "off". */
+    public String passthrough() {
+        return current.passthroughState();
+    }
+
+    /** Opens the serving connection answered with passthrough (their I/O never reaches a transport). */
+    public long passthroughOpens() {
+        return current.exportHandler().passthroughOpens();
+    }
+
     /** Ends the serving connection at once, as an operator's abort through fusectl would. */
     public void abort() {
         current.abort();

@@ -131,6 +131,12 @@ public final class Libc {
         }
     }
 
+    /** ioctl(2) whose result is a value (e.g. an id); returns it or -errno. */
+    public static int ioctlValue(int fd, long request, long arg) {
+        int r = C.ioctl(fd, request, arg);
+        return r < 0 ? -errno() : r;
+    }
+
     public static void mount(String source, String target, String fstype, long flags, String data)
             throws NativeException {
         if (C.mount(source, target, fstype, flags, data) < 0) {

@@ -73,7 +73,13 @@ final class RealExports implements AutoCloseable {
     /** Mounts {@code backend} at {@code target} over the named transport (writable, root-owned). */
     FuseExport start(String name, BlockBackend backend, Path target, boolean growable, String transport,
             Map<String, String> options) throws IOException {
-        FuseExport e = FuseExport.start(name, backend, target, new ExportPolicy(true, growable, true, 0, 0),
+        return start(name, backend, target, new ExportPolicy(true, growable, true, 0, 0), transport, options);
+    }
+
+    /** Mounts {@code backend} at {@code target} with {@code policy} over the named transport. */
+    FuseExport start(String name, BlockBackend backend, Path target, ExportPolicy policy, String transport,
+            Map<String, String> options) throws IOException {
+        FuseExport e = FuseExport.start(name, backend, target, policy,
                 name, options, transport(transport), reason -> halts.add(name + ": " + reason));
         exports.add(e);
         return e;

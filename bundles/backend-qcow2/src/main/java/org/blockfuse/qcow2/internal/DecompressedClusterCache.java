@@ -19,6 +19,8 @@ final class DecompressedClusterCache {
 
     /** What {@link #get} returns for a cluster that was read before but is not held expanded. */
     static final byte[] SEEN = new byte[0];
+    /** Kept (as an entry) for a cluster whose compressed stream did not decode. */
+    static final byte[] BROKEN = new byte[0];
 
     private record Entry(long descriptor, byte[] cluster) {
     }

@@ -314,6 +314,11 @@ final class Qcow2Layer implements Layer {
         int from = (int) (pos & clusterMask);
         int to = from + length;
         int cluster = (int) clusterSize;
+        byte[] cached = decompressed.get(descriptor);
+        if (cached == DecompressedClusterCache.BROKEN) {
+            throw failures.failure("compressed cluster does not decode (found before)", pos,
+                    descriptor & ((1L << compressedOffsetBits) - 1), null);
+        }
         if (length == cluster) {
             int oldLimit = Buffers.window(dst, length);
             try {
@@ -323,7 +328,6 @@ final class Qcow2Layer implements Layer {
             }
             return;
         }
-        byte[] cached = decompressed.get(descriptor);
         if (cached != null && cached != DecompressedClusterCache.SEEN) {
             dst.put(cached, from, length);
             return;
@@ -379,6 +383,9 @@ final class Qcow2Layer implements Layer {
         try {
             decompressor.decompress(src, out, (int) clusterSize);
         } catch (IOException e) {
+            // the image is never written: a stream that does not decode now never will, so later reads
+            // of it fail at once instead of decoding up to a whole cluster again for every small read
+            decompressed.put(descriptor, DecompressedClusterCache.BROKEN);
             throw failures.failure(e.getMessage(), pos, hostOffset, e);
         }
     }

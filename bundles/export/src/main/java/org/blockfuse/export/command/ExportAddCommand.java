@@ -64,6 +64,10 @@ public class ExportAddCommand implements Action {
     @Option(name = "--queue-depth", description = "io_uring entries per CPU queue (default: the transport's).")
     String queueDepth;
 
+    @Option(name = "--passthrough", description = "FUSE passthrough for raw images: auto (where every semantic holds: "
+            + "read-only, growable or block-device exports), on (required) or off.")
+    String passthrough;
+
     @Option(name = "--drain-grace", description = "Seconds files opened before a switch io_uring -> legacy keep their "
             + "old connection before it is cut off (default 30).")
     String drainGrace;
@@ -86,6 +90,7 @@ public class ExportAddCommand implements Action {
         put(options, "workers", workers);
         put(options, "queue-depth", queueDepth);
         put(options, "drain-grace", drainGrace);
+        put(options, "passthrough", passthrough);
         put(options, "cache", cache);
         put(options, "create", create);
         put(options, "snapshot", snapshot);

@@ -134,7 +134,8 @@ final class ExportLifecycle {
     ExportInfo info() {
         FuseExport l = live;
         long size = l == null ? -1 : l.backend().size();
-        String t = l == null ? transport : transport + " (" + l.session().describe() + ")";
+        String t = l == null ? transport : transport + " (" + l.session().describe() + ")"
+                + (l.passthrough().startsWith("on") ? " + passthrough" : "");
         return new ExportInfo(spec.name(), spec.image(), spec.format(), size, spec.mountpoint(), t,
                 spec.writable(), spec.growable(), state, detail);
     }

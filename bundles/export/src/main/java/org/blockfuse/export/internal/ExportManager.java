@@ -402,13 +402,31 @@ public final class ExportManager implements ExportService {
         }
         boolean root = Libc.geteuid() == 0;
         boolean allowOther = spec.allowOther().equals("on") || (spec.allowOther().equals("auto") && root);
-        ExportPolicy policy = new ExportPolicy(spec.writable(), spec.growable(), allowOther, Libc.getuid(), Libc.getgid());
+        String noPassthrough = Passthrough.whyNot(spec, backend, root);
+        if (noPassthrough != null && spec.options().getOrDefault("passthrough", "auto").equals("on")) {
+            closeQuietly(spec.name(), backend);
+            fail(e, "passthrough=on: " + noPassthrough);
+            return;
+        }
+        boolean passthrough = noPassthrough == null && !spec.options().getOrDefault("passthrough", "auto").equals("off");
+        if (noPassthrough != null && spec.options().getOrDefault("passthrough", "auto").equals("auto")) {
+            LOG.info("{}: FUSE passthrough not used: {}", spec.name(), noPassthrough);
+        }
+        ExportPolicy policy = new ExportPolicy(spec.writable(), spec.growable(), allowOther, Libc.getuid(), Libc.getgid(),
+                passthrough);
         e.epoch++;
         try {
             e.live = FuseExport.start(spec.name(), backend, spec.mountpoint(), policy, spec.image().toString(),
                     spec.options(), transport, (generation, reason) -> onWorkerLater(() -> halted(e, generation, reason)));
         } catch (IOException | RuntimeException | LinkageError ex) {
             fail(e, ex.getMessage());
+            return;
+        }
+        if (passthrough && !e.live.passthrough().startsWith("on")
+                && spec.options().getOrDefault("passthrough", "auto").equals("on")) {
+            String why = e.live.passthrough();
+            stop(e);
+            fail(e, "passthrough=on: " + why.replaceFirst("^off: ", ""));
             return;
         }
         e.transport = transport.name();
@@ -495,6 +513,14 @@ public final class ExportManager implements ExportService {
         if (l != null) {
             e.moveTo(ExportLifecycle.STOPPING, "unmounting " + e.spec.mountpoint());
             l.close();
+        }
+    }
+
+    private static void closeQuietly(String name, BlockBackend backend) {
+        try {
+            backend.close();
+        } catch (IOException ex) {
+            LOG.warn("{}: closing the image failed: {}", name, ex.toString());
         }
     }
 

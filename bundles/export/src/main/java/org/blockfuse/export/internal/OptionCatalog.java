@@ -25,6 +25,10 @@ final class OptionCatalog {
             OptionSpec.choice("restart", "on-failure", "What to do when the connection dies under the export (aborted, "
                     + "unmounted by someone else, a transport failure): on-failure (mount again, backing off 1 s, 2 s, 4 s "
                     + "... at most 5 times in 10 minutes) or never (stay failed).", "on-failure", "never"),
+            OptionSpec.choice("passthrough", "auto", "FUSE passthrough (Linux 6.9+, root): the kernel reads and writes "
+                    + "a raw image itself, no request reaches a transport. auto: where every semantic holds (read-only "
+                    + "and growable exports, block devices; not with cache=none); on: required (refused with the "
+                    + "reason where it cannot hold); off.", "auto", "on", "off"),
             OptionSpec.integer("drain-grace", 30, 0, 3600, "Seconds that files opened before a switch from io_uring to "
                     + "legacy keep their old connection before it is cut off."));
 

@@ -45,6 +45,8 @@ public final class ExportHandler implements RequestHandler {
     private static final long ATTR_VALID_SECONDS = 1;
     private static final int SECTOR = 512;
     private static final int EDQUOT = 122;
+    /** Extents one LSEEK walks before it answers conservatively (see {@link #lseek}). */
+    static final int MAX_LSEEK_EXTENTS = 1024;
     /** The largest fixed-size reply (fuse_attr_out); every reply buffer holds at least this. */
     private static final int MIN_REPLY_BUFFER = AttrOut.SIZE;
     /** Before {@link #negotiated} is called, READ and WRITE sizes are limited only by the buffers. */
@@ -70,6 +72,9 @@ public final class ExportHandler implements RequestHandler {
     private final LongAdder requests = new LongAdder();
     /** OPENs answered minus RELEASEs seen: the files clients hold open on this connection. */
     private final AtomicInteger openFiles = new AtomicInteger();
+    /** The image registered as this connection's backing file, or 0: opens are then passed through. */
+    private volatile int backingId;
+    private final LongAdder passthroughOpens = new LongAdder();
     /** The negotiated request size limits; set once after INIT, before any transport attaches. */
     private volatile int maxRead = UNLIMITED;
     private volatile int maxWrite = UNLIMITED;
@@ -122,6 +127,19 @@ public final class ExportHandler implements RequestHandler {
         mode.set(previous.mode.get());
         uid.set(previous.uid.get());
         gid.set(previous.gid.get());
+    }
+
+    /**
+     * From now on every OPEN is answered with FUSE passthrough to backing file {@code id} (registered
+     * on the connection's /dev/fuse fd): the kernel then reads and writes the image itself.
+     */
+    public void passThrough(int id) {
+        backingId = id;
+    }
+
+    /** Opens answered with passthrough so far (their reads and writes never reach the server). */
+    public long passthroughOpens() {
+        return passthroughOpens.sum();
     }
 
     /** Files open on this connection now. */
@@ -343,8 +361,12 @@ public final class ExportHandler implements RequestHandler {
             return -Errno.EACCES;
         }
         reply.putLong(OpenOut.FH, 0);
-        reply.putInt(OpenOut.OPEN_FLAGS, OpenOut.FOPEN_PARALLEL_DIRECT_WRITES);
-        reply.putInt(OpenOut.BACKING_ID, 0);
+        int id = backingId;
+        reply.putInt(OpenOut.OPEN_FLAGS, OpenOut.FOPEN_PARALLEL_DIRECT_WRITES | (id > 0 ? OpenOut.FOPEN_PASSTHROUGH : 0));
+        reply.putInt(OpenOut.BACKING_ID, id);
+        if (id > 0) {
+            passthroughOpens.increment();
+        }
         openFiles.incrementAndGet();
         return OpenOut.SIZE;
     }
@@ -555,7 +577,13 @@ public final class ExportHandler implements RequestHandler {
         }
         boolean wantData = whence == LseekIn.SEEK_DATA;
         long pos = offset;
-        while (pos < size) {
+        for (int walked = 0; pos < size; walked++) {
+            if (walked == MAX_LSEEK_EXTENTS) {
+                // a map that fragmented (or hostile) gets a bounded answer: "data here" is always
+                // allowed for SEEK_DATA (a hole may be reported as data), EOF always for SEEK_HOLE
+                reply.putLong(FuseAbi.LseekOut.OFFSET, wantData ? pos : size);
+                return FuseAbi.LseekOut.SIZE;
+            }
             BlockBackend.Extent e = backend.extentAt(pos);
             if (e.length() <= 0 || e.offset() > pos || e.offset() > Long.MAX_VALUE - e.length() || e.end() <= pos) {
                 throw new IOException("backend returned extent " + e + " for offset " + pos);

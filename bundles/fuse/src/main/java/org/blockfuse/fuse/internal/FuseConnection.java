@@ -71,6 +71,10 @@ public final class FuseConnection implements FuseChannel {
     /** Every session ever attached, in order; the last one serves. Earlier ones keep reading until the end. */
     private final List<TransportSession> sessions = new CopyOnWriteArrayList<>();
     private boolean released;
+    /** The image's backing id on this connection (FUSE passthrough), or 0. */
+    private int backingId;
+    /** "on (backing id N)" or "off: why", for the operator. */
+    private String passthroughState = "off";
 
     private FuseConnection(String name, Path target, int fd, int mountFd, int connectionId, InitNegotiation.Result init,
             ExportPolicy policy, Map<String, String> options, SharedBackend backend, ExportHandler previous) {
@@ -120,8 +124,11 @@ public final class FuseConnection implements FuseChannel {
                 throw new MountException("cannot mount " + target + ": " + e.getMessage(), e);
             }
             int id = MountApi.device(mountFd)[1];
-            InitNegotiation.Result init = negotiate(fd, DEFAULT_MAX_WRITE);
+            InitNegotiation.Result init = negotiate(fd, DEFAULT_MAX_WRITE, policy.passthrough());
             FuseConnection c = new FuseConnection(name, target, fd, mountFd, id, init, policy, options, backend, previous);
+            if (policy.passthrough()) {
+                c.registerBackingFile();
+            }
             c.reader.start();
             ok = true;
             LOG.info("{}: new FUSE connection {} (FUSE 7.{}, max_write {} KiB)", name, id, init.minor(),
@@ -140,7 +147,44 @@ public final class FuseConnection implements FuseChannel {
         }
     }
 
-    private static InitNegotiation.Result negotiate(int fd, int wantWrite) throws IOException {
+    /**
+     * Registers the image as this connection's backing file so that OPEN can answer with
+     * passthrough. If the kernel does not allow it the connection serves every request itself and
+     * {@link #passthroughState()} says why (an export that requires passthrough then fails).
+     */
+    private void registerBackingFile() {
+        if (!init.passthrough()) {
+            passthroughState = "off: the kernel did not offer FUSE_PASSTHROUGH at INIT (needs Linux 6.9 with "
+                    + "CONFIG_FUSE_PASSTHROUGH)";
+            LOG.warn("{}: FUSE passthrough {}", name, passthroughState);
+            return;
+        }
+        int imageFd = backend.backend().passthroughFd();
+        if (imageFd < 0) {
+            passthroughState = "off: this image format cannot be passed through";
+            return;
+        }
+        ByteBuffer map = ByteBuffer.allocateDirect(16).order(java.nio.ByteOrder.nativeOrder());
+        map.putInt(0, imageFd).putInt(4, 0).putLong(8, 0);
+        int r = Libc.ioctlValue(fd, org.blockfuse.fuse.FuseAbi.OpenOut.IOC_BACKING_OPEN, Libc.address(map));
+        java.lang.ref.Reference.reachabilityFence(map);
+        if (r <= 0) {
+            passthroughState = "off: registering the image failed: " + Libc.strerror(-r)
+                    + (r == -Errno.EPERM ? " (needs CAP_SYS_ADMIN)" : "");
+            LOG.warn("{}: FUSE passthrough {}", name, passthroughState);
+            return;
+        }
+        backingId = r;
+        handler.passThrough(backingId);
+        passthroughState = "on (backing id " + backingId + ")";
+    }
+
+    /** "on (backing id N)" or "off". */
+    public String passthroughState() {
+        return passthroughState;
+    }
+
+    private static InitNegotiation.Result negotiate(int fd, int wantWrite, boolean passthrough) throws IOException {
         ByteBuffer request = Libc.allocateAligned(wantWrite + InitNegotiation.PAGE, InitNegotiation.PAGE);
         ByteBuffer reply = Libc.allocateAligned(InitNegotiation.REPLY_LENGTH, 8);
         long n;
@@ -150,7 +194,7 @@ public final class FuseConnection implements FuseChannel {
         if (n < 0) {
             throw new MountException("reading INIT from /dev/fuse failed: " + Libc.strerror((int) -n));
         }
-        InitNegotiation.Result result = InitNegotiation.answer(request, (int) n, reply, wantWrite);
+        InitNegotiation.Result result = InitNegotiation.answer(request, (int) n, reply, wantWrite, passthrough);
         long w = Libc.write(fd, Libc.address(reply), InitNegotiation.REPLY_LENGTH);
         if (w < 0) {
             throw new MountException("the kernel refused our INIT reply: " + Libc.strerror((int) -w));

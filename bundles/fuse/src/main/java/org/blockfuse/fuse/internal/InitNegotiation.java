@@ -27,7 +27,13 @@ public final class InitNegotiation {
 
     /** The outcome: what the kernel and we agreed on. */
     public record Result(int minor, long flags, int maxWrite, int maxPages, int maxReadahead) {
+        public boolean passthrough() {
+            return (flags & InitFlags.PASSTHROUGH) != 0;
+        }
     }
+
+    /** Backing files are ordinary files, not FUSE files themselves: one level of stacking. */
+    static final int MAX_STACK_DEPTH = 1;
 
     private InitNegotiation() {
     }
@@ -40,6 +46,12 @@ public final class InitNegotiation {
      * @throws MountException when the request is not a usable INIT
      */
     public static Result answer(ByteBuffer request, int length, ByteBuffer reply, int wantWrite) throws MountException {
+        return answer(request, length, reply, wantWrite, false);
+    }
+
+    /** As above; with {@code passthrough} also asks for FUSE_PASSTHROUGH (granted only if the kernel offers it). */
+    public static Result answer(ByteBuffer request, int length, ByteBuffer reply, int wantWrite, boolean passthrough)
+            throws MountException {
         if (length < InHeader.SIZE + 16) {
             throw new MountException("first request from the kernel is " + length + " bytes, too short for INIT");
         }
@@ -60,7 +72,7 @@ public final class InitNegotiation {
             offered |= Integer.toUnsignedLong(request.getInt(InHeader.SIZE + InitIn.FLAGS2)) << 32;
         }
         int readahead = request.getInt(InHeader.SIZE + InitIn.MAX_READAHEAD);
-        long flags = WANTED & offered;
+        long flags = (WANTED | (passthrough ? InitFlags.PASSTHROUGH : 0)) & offered;
         int maxPages = (flags & InitFlags.MAX_PAGES) != 0 ? wantWrite / PAGE : LEGACY_MAX_PAGES;
         int maxWrite = Math.min(wantWrite, maxPages * PAGE);
         int agreedMinor = Math.min(minor, FuseAbi.KERNEL_MINOR_VERSION);
@@ -82,6 +94,9 @@ public final class InitNegotiation {
         reply.putInt(o + InitOut.TIME_GRAN, 1);
         reply.putShort(o + InitOut.MAX_PAGES, (short) maxPages);
         reply.putInt(o + InitOut.FLAGS2, (int) (flags >>> 32));
+        if ((flags & InitFlags.PASSTHROUGH) != 0) {
+            reply.putInt(o + InitOut.MAX_STACK_DEPTH, MAX_STACK_DEPTH);
+        }
         return new Result(agreedMinor, flags, maxWrite, maxPages, readahead);
     }
 

@@ -229,6 +229,25 @@ class ExportHandlerHardeningTest {
     }
 
     @Test
+    void lseekOverAnEndlesslyFragmentedMapAnswersWithinABoundedWalk() {
+        MemoryBackend image = new MemoryBackend(SIZE, true);
+        int[] calls = {0};
+        ExportHandler h = new ExportHandler("t", new ForwardingBackend(image) {
+            @Override
+            public Extent extentAt(long offset) {
+                calls[0]++;
+                return new Extent(offset, 1, false); // one-byte holes all the way: a hostile or absurd map
+            }
+        }, new ExportPolicy(true, false, false, 0, 0), reason -> fail(reason));
+        ByteBuffer reply = reply(4096);
+        ByteBuffer seekData = request(Op.LSEEK, a -> a.putLong(LseekIn.OFFSET, 0).putInt(LseekIn.WHENCE, LseekIn.SEEK_DATA), 0);
+        assertEquals(FuseAbi.LseekOut.SIZE, h.handle(seekData, reply));
+        assertEquals(ExportHandler.MAX_LSEEK_EXTENTS, reply.getLong(FuseAbi.LseekOut.OFFSET),
+                "reported as data where the walk stopped (allowed: a hole may read as data)");
+        assertEquals(ExportHandler.MAX_LSEEK_EXTENTS, calls[0], "a bounded walk, not one call per byte");
+    }
+
+    @Test
     void headerFieldsThatCannotHappen() {
         Pair p = new Pair(true, false, true);
         ByteBuffer getattr = request(Op.GETATTR, a -> { }, 0);
