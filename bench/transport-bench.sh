@@ -6,6 +6,9 @@
 #   no-FUSE   fio straight on the image (the limit)
 #   legacy    blockfuse, /dev/fuse read/write transport
 #   io_uring  blockfuse, FUSE-over-io_uring transport
+#   passthrough blockfuse, FUSE passthrough (opens answered with the image as backing file; the
+#             kernel reads and writes it, no request reaches blockfuse; image opened buffered, fio's
+#             O_DIRECT reaches it)
 #   qemu      qemu-storage-daemon's FUSE export (Debian package), aio=io_uring, cache.direct=on
 # and prints a markdown table (read/write MiB/s, mean and p99 latency) plus throughput ratios.
 #
@@ -16,7 +19,7 @@
 # with cache=none (O_DIRECT), like qemu's cache.direct=on.
 #
 # Usage: bench/transport-bench.sh [--disk] [--runtime S] [--ramp S] [--reps N] [--quick]
-#                                 [--only "nofuse legacy io_uring qemu"] [--uring-opts "queue-depth=16 ..."]
+#                                 [--only "nofuse legacy io_uring passthrough qemu"] [--uring-opts "queue-depth=16 ..."]
 #   --disk   image in /tmp (the host disk) instead of /dev/shm
 #   --quick  5 s runs, 1 s ramp, 1 repetition (smoke test, not for numbers)
 # Needs root, fio, qemu-storage-daemon, Java 17, Maven. Run it only on a quiet machine: it records
@@ -30,7 +33,7 @@ IMG_DIR=/dev/shm
 RUNTIME=20
 RAMP=5
 REPS=2
-ONLY="nofuse legacy io_uring qemu"
+ONLY="nofuse legacy io_uring passthrough qemu"
 URING_OPTS=""
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -98,9 +101,11 @@ build() {
 
 start_blockfuse() { # transport [opts...]
   local transport=$1; shift
+  local cache=cache=none
+  case " $* " in *" passthrough=on "*) cache=cache=writeback ;; esac
   touch "$MNT"
   rm -f "$CTL"; mkfifo "$CTL"
-  java -Xmx512m -cp "$CP" org.blockfuse.uring.BenchExport "$transport" "$IMG" "$MNT" cache=none "$@" \
+  java -Xmx512m -cp "$CP" org.blockfuse.uring.BenchExport "$transport" "$IMG" "$MNT" $cache "$@" \
       < "$CTL" > "$WORK/server.out" 2> "$WORK/server.err" &
   SERVER_PID=$!
   exec 7> "$CTL"
@@ -139,7 +144,7 @@ if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 0.5) }'; then
   echo "WARNING: the machine is not quiet (load ${LOAD_BEFORE%% *}); numbers will be noisy" >&2
 fi
 
-case " $ONLY " in *" legacy "*|*" io_uring "*) build ;; esac
+case " $ONLY " in *" legacy "*|*" io_uring "*|*" passthrough "*) build ;; esac
 
 echo "creating a 1 GiB image $IMG (random data)..." >&2
 dd if=/dev/urandom of="$IMG" bs=1M count=1024 status=none
@@ -152,6 +157,7 @@ for variant in $ONLY; do
     legacy) start_blockfuse legacy ;;
     io_uring) # shellcheck disable=SC2086
       start_blockfuse io_uring $URING_OPTS ;;
+    passthrough) start_blockfuse io_uring passthrough=on ;;
     qemu) start_qemu ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
   esac
@@ -188,7 +194,8 @@ def load(v, qd, j):
         p99 = lambda x: x["clat_ns"].get("percentile", {}).get("99.000000", 0)
         rs.append(dict(r=rd["bw"] / 1024, w=wr["bw"] / 1024, mean=mean / 1000, p99r=p99(rd) / 1000, p99w=p99(wr) / 1000))
     return {k: statistics.mean(x[k] for x in rs) for k in rs[0]}, rs
-names = {"nofuse": "no-FUSE", "legacy": "blockfuse legacy", "io_uring": "blockfuse io_uring", "qemu": "qemu-storage-daemon"}
+names = {"nofuse": "no-FUSE", "legacy": "blockfuse legacy", "io_uring": "blockfuse io_uring",
+         "passthrough": "blockfuse passthrough", "qemu": "qemu-storage-daemon"}
 print(f"### transport bench: image on {imgdir}, randrw 70/30 bs=4k direct=1 libaio, {runtime}s + {ramp}s ramp, mean of {reps} run(s)\n")
 print(f"load average before: {lb}; after: {la}\n")
 print("| iodepth | jobs | variant | read MiB/s | write MiB/s | mean lat µs | p99 read µs | p99 write µs | spread of total MiB/s |")
@@ -201,7 +208,8 @@ for qd in (1, 64):
             tot[(v, qd, j)] = m["r"] + m["w"]
             spread = f"{min(x['r'] + x['w'] for x in rs):.0f}–{max(x['r'] + x['w'] for x in rs):.0f}"
             print(f"| {qd} | {j} | {names[v]} | {m['r']:.1f} | {m['w']:.1f} | {m['mean']:.0f} | {m['p99r']:.0f} | {m['p99w']:.0f} | {spread} |")
-pairs = [(a, b) for a, b in (("io_uring", "legacy"), ("io_uring", "nofuse"), ("io_uring", "qemu"), ("legacy", "qemu")) if a in variants and b in variants]
+pairs = [(a, b) for a, b in (("io_uring", "legacy"), ("io_uring", "nofuse"), ("passthrough", "nofuse"), ("io_uring", "qemu"),
+                             ("legacy", "qemu")) if a in variants and b in variants]
 if pairs:
     print("\n| iodepth | jobs | " + " | ".join(f"{names[a]} / {names[b]}" for a, b in pairs) + " |")
     print("|---:|---:|" + "---:|" * len(pairs))

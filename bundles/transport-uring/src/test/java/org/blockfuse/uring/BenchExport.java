@@ -15,7 +15,9 @@ import org.blockfuse.raw.RawBackendFactory;
 /**
  * Exports one raw image without Karaf, for bench/transport-bench.sh:
  * {@code BenchExport legacy|io_uring IMAGE MOUNTPOINT [key=value ...]}. Keys {@code cache} go to the
- * raw backend, everything else to the transport. Prints "READY &lt;layout&gt;" once the mount answers,
+ * raw backend, {@code passthrough=on} answers opens with FUSE passthrough (the export is then
+ * growable, as the export manager requires of a passed-through image file), everything else goes
+ * to the transport. Prints "READY &lt;layout&gt;" once the mount answers,
  * serves until SIGTERM/SIGINT or until stdin closes, then unmounts.
  */
 public final class BenchExport {
@@ -34,13 +36,18 @@ public final class BenchExport {
         }
         Map<String, String> backendOptions = new HashMap<>();
         Map<String, String> options = new HashMap<>();
+        boolean passthrough = false;
         for (int i = 3; i < args.length; i++) {
             String[] kv = args[i].split("=", 2);
+            if (kv[0].equals("passthrough")) {
+                passthrough = kv.length > 1 && kv[1].equals("on");
+                continue;
+            }
             (kv[0].equals("cache") ? backendOptions : options).put(kv[0], kv.length > 1 ? kv[1] : "");
         }
         Path image = Path.of(args[1]);
         FuseExport export = FuseExport.start("bench", new RawBackendFactory().open(new BackendRequest(image, true,
-                backendOptions)), Path.of(args[2]), new ExportPolicy(true, false, true, 0, 0), image.toString(),
+                backendOptions)), Path.of(args[2]), new ExportPolicy(true, passthrough, true, 0, 0, passthrough), image.toString(),
                 options, transport, reason -> System.err.println("halted: " + reason));
         CountDownLatch done = new CountDownLatch(1);
         Thread closer = new Thread(() -> {
@@ -48,7 +55,12 @@ public final class BenchExport {
             done.countDown();
         });
         Runtime.getRuntime().addShutdownHook(closer);
-        System.out.println("READY " + export.session().describe());
+        if (passthrough && !export.passthrough().startsWith("on")) {
+            System.err.println("passthrough unavailable: " + export.passthrough());
+            export.close();
+            System.exit(3);
+        }
+        System.out.println("READY " + export.session().describe() + (passthrough ? ", passthrough " + export.passthrough() : ""));
         System.out.flush();
         while (System.in.read() >= 0) {
             // serve until stdin closes
