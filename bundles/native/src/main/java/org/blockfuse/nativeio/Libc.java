@@ -225,6 +225,17 @@ public final class Libc {
     }
 
     /** Pins the calling thread to one CPU; returns 0 or -errno. */
+    /** Lets the calling thread run on every CPU again; 0 or -errno. */
+    public static int unpin() {
+        ByteBuffer mask = ByteBuffer.allocateDirect(128).order(ByteOrder.nativeOrder());
+        for (int i = 0; i < 128; i++) {
+            mask.put(i, (byte) 0xff); // the kernel keeps only the CPUs that exist
+        }
+        int r = C.sched_setaffinity(0, 128, address(mask));
+        java.lang.ref.Reference.reachabilityFence(mask);
+        return r < 0 ? -errno() : 0;
+    }
+
     public static int pinToCpu(int cpu) {
         ByteBuffer mask = ByteBuffer.allocateDirect(128).order(ByteOrder.nativeOrder());
         mask.put(cpu / 8, (byte) (1 << (cpu % 8)));

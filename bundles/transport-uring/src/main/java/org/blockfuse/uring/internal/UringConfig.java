@@ -17,11 +17,26 @@ import org.blockfuse.api.OptionSpec;
  *     ring buffers of the export stay under {@link #DEFAULT_BUDGET} bytes;</li>
  * <li>{@code workers}: backend helpers per queue (0 = always inline); default depth - 1;</li>
  * <li>{@code offload-threshold-us}: mean service time above which batches go to the workers (default 20);</li>
- * <li>{@code pin-cpus}: pin each queue's thread to its CPU (default false).</li>
+ * <li>{@code pin-cpus}: auto (default: a queue's thread stays on its CPU while requests come one
+ * or two at a time and may run anywhere while its queue is deep), true (always on its CPU) or false.</li>
  * </ul>
  */
-public record UringConfig(int queues, int depth, int payloadSize, int workers, long offloadNanos, boolean pinCpus,
+public record UringConfig(int queues, int depth, int payloadSize, int workers, long offloadNanos, Pinning pinning,
         long spinNanos) {
+
+    /** Where a queue's thread runs. */
+    public enum Pinning {
+        /** On its CPU while its requests come one or two at a time, anywhere while its queue is deep. */
+        AUTO,
+        /** Always on its CPU. */
+        ALWAYS,
+        /** Wherever the scheduler puts it. */
+        NEVER
+    }
+
+    public boolean pinCpus() {
+        return pinning != Pinning.NEVER;
+    }
     public static final int DEFAULT_DEPTH = 16;
     /**
      * How long a ring thread polls its CQ before sleeping (UringQueue#spinForCompletions). 20 µs took
@@ -37,7 +52,9 @@ public record UringConfig(int queues, int depth, int payloadSize, int workers, l
                     + "unset = queue depth - 1, started on demand."),
             OptionSpec.integer("offload-threshold-us", 20, 0, 10_000_000, "io_uring: service time above which a "
                     + "queue hands requests to its workers instead of serving them on the ring thread."),
-            OptionSpec.bool("pin-cpus", false, "io_uring: pin each ring thread to its CPU."),
+            OptionSpec.choice("pin-cpus", "auto", "io_uring: where each queue's thread runs: auto (on its CPU while "
+                    + "requests come one or two at a time, which saves a cross-CPU wake-up per request; free to run "
+                    + "on any CPU while its queue is deep), true (always on its CPU) or false.", "auto", "true", "false"),
             OptionSpec.integer("spin-us", DEFAULT_SPIN_US, 0, 1_000_000, "io_uring: microseconds a ring thread "
                     + "polls for completions before it sleeps."));
     static final int PAGE = 4096;
@@ -60,7 +77,8 @@ public record UringConfig(int queues, int depth, int payloadSize, int workers, l
         int workers = o.containsKey("queue-workers") ? parse(o, "queue-workers", 0, 1024) : depth - 1;
         long offload = TimeUnit.MICROSECONDS.toNanos(
                 o.containsKey("offload-threshold-us") ? parse(o, "offload-threshold-us", 0, 10_000_000) : 20);
-        boolean pin = Boolean.parseBoolean(o.getOrDefault("pin-cpus", "false"));
+        String p = o.getOrDefault("pin-cpus", "auto").trim();
+        Pinning pin = p.equals("true") ? Pinning.ALWAYS : p.equals("false") ? Pinning.NEVER : Pinning.AUTO;
         long spin = TimeUnit.MICROSECONDS.toNanos(
                 o.containsKey("spin-us") ? parse(o, "spin-us", 0, 1_000_000) : DEFAULT_SPIN_US);
         return new UringConfig(queues, depth, payload, workers, offload, pin, spin);

@@ -48,6 +48,13 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
     private volatile boolean abandon;
     private final AtomicLong served = new AtomicLong();
     private final AtomicLong offloaded = new AtomicLong();
+    /** pin-cpus=auto: the moving mean of requests per pass, times 16; pinned while it is small. */
+    private int batchMean16 = 16;
+    private boolean pinned;
+    private long pinChanges;
+    /** Leave the CPU above a mean batch of 4 requests, come back below 1.5: hysteresis, no flapping. */
+    private static final int UNPIN_BATCH16 = 4 << 4;
+    private static final int REPIN_BATCH16 = 24;
 
     // owned by the ring thread
     private Ring ring;
@@ -156,10 +163,7 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
     private boolean prepare() {
         try {
             if (config.pinCpus()) {
-                int r = Libc.pinToCpu(qid);
-                if (r < 0) {
-                    LOG.warn("{}: cannot pin queue {} to its CPU: {}", channel.name(), qid, Libc.strerror(-r));
-                }
+                pin(true);
             }
             int depth = config.depth();
             memory = QueueMemory.map(depth, config.payloadSize());
@@ -300,6 +304,9 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
     private void dispatch() {
         int n = readyCount;
         readyCount = 0;
+        if (config.pinning() == UringConfig.Pinning.AUTO) {
+            adaptPinning(n);
+        }
         int inlineFrom = 0;
         if (workers != null && serviceNanos > config.offloadNanos() && (n > 1 || withWorkers > 0)) {
             inlineFrom = withWorkers > 0 ? n : n - 1;
@@ -315,6 +322,32 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
             sample(e);
             submitCommit(e);
         }
+    }
+
+    /**
+     * pin-cpus=auto. A request is queued on the CPU its caller runs on; with this thread on the same
+     * CPU the kernel's hand-over is a local switch, not a cross-CPU wake-up (measured here: QD 1 from
+     * 51 to 123 MiB/s). But while the queue is deep (one job with many requests in flight) this thread
+     * competes with its caller for that one CPU, and running on another one serves more (1 x 64: 489
+     * free vs 419 pinned). So: pinned while the mean batch (requests per pass, a moving mean of
+     * weight 1/16) stays small, free above {@link #UNPIN_BATCH16}; back below {@link #REPIN_BATCH16}.
+     */
+    private void adaptPinning(int batch) {
+        batchMean16 += ((batch << 4) - batchMean16) >> 4;
+        if (pinned && batchMean16 > UNPIN_BATCH16) {
+            pin(false);
+        } else if (!pinned && batchMean16 < REPIN_BATCH16) {
+            pin(true);
+        }
+    }
+
+    private void pin(boolean on) {
+        int r = on ? Libc.pinToCpu(qid) : Libc.unpin();
+        if (r < 0) {
+            LOG.warn("{}: cannot {} queue {}'s thread: {}", channel.name(), on ? "pin" : "unpin", qid, Libc.strerror(-r));
+        }
+        pinned = on;
+        pinChanges++;
     }
 
     /** Folds one service time into the moving mean (weight 1/8) that decides inline vs offload. */

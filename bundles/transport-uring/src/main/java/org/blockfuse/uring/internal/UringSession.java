@@ -100,7 +100,8 @@ public final class UringSession implements TransportSession {
     public String describe() {
         return String.format(Locale.ROOT, "%d queues x %d entries, %.1f MiB ring buffers, up to %d workers/queue%s",
                 config.queues(), config.depth(), config.memoryBytes() / 1048576.0, config.workers(),
-                config.pinCpus() ? ", pinned" : "");
+                config.pinning() == UringConfig.Pinning.ALWAYS ? ", pinned"
+                        : config.pinning() == UringConfig.Pinning.AUTO ? ", pinned while shallow" : "");
     }
 
     /** Requests that came in over the rings so far. */

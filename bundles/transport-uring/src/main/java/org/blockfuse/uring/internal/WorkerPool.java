@@ -79,6 +79,9 @@ final class WorkerPool {
     }
 
     private void work() {
+        // a thread inherits its creator's affinity: a worker started by a pinned ring thread would
+        // otherwise share that one CPU with it, which is exactly what offloading is meant to avoid
+        org.blockfuse.nativeio.Libc.unpin();
         // the 8-byte value 1 that eventfd writes add; its address goes to the kernel, so the buffer
         // must stay reachable for the whole loop (a collected direct buffer would hand the kernel
         // freed memory: a 0 added to the counter wakes nobody)
