@@ -22,6 +22,7 @@
 #                                 [--only "nofuse legacy io_uring passthrough qemu"] [--uring-opts "queue-depth=16 ..."]
 #   --disk   image in /tmp (the host disk) instead of /dev/shm
 #   --quick  5 s runs, 1 s ramp, 1 repetition (smoke test, not for numbers)
+#   --out P  also write the table to P.md and its chart (MiB/s and p99 per variant) to P.svg
 # Needs root, fio, qemu-storage-daemon, Java 17, Maven. Run it only on a quiet machine: it records
 # the load average before and after, and warns when the machine was busy.
 # Everything it starts is stopped by PID and every mount is removed on exit (also on Ctrl-C).
@@ -35,6 +36,7 @@ RAMP=5
 REPS=2
 ONLY="nofuse legacy io_uring passthrough qemu"
 URING_OPTS=""
+OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --disk) IMG_DIR=/tmp ;;
@@ -44,6 +46,7 @@ while [ $# -gt 0 ]; do
     --quick) RUNTIME=5; RAMP=1; REPS=1 ;;
     --only) ONLY=$2; shift ;;
     --uring-opts) URING_OPTS=$2; shift ;;
+    --out) OUT=$2; shift ;;
     -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -178,7 +181,7 @@ for variant in $ONLY; do
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-python3 - "$WORK" "$ONLY" "$REPS" "$RUNTIME" "$RAMP" "$IMG_DIR" "$LOAD_BEFORE" "$LOAD_AFTER" <<'PY'
+python3 - "$WORK" "$ONLY" "$REPS" "$RUNTIME" "$RAMP" "$IMG_DIR" "$LOAD_BEFORE" "$LOAD_AFTER" <<'PY' | tee "$WORK/table.md"
 import json, sys, statistics, os
 work, only, reps, runtime, ramp, imgdir, lb, la = sys.argv[1:9]
 variants = only.split()
@@ -216,4 +219,33 @@ if pairs:
     for qd in (1, 64):
         for j in (1, 4):
             print(f"| {qd} | {j} | " + " | ".join(f"{tot[(a, qd, j)] / tot[(b, qd, j)]:.2f}" if tot[(b, qd, j)] else "-" for a, b in pairs) + " |")
+# issue 10's targets: io_uring reads >= a fraction of no-FUSE (1.2 x libfuse's C io_uring) and >= legacy;
+# passthrough reads and writes >= 0.9 x no-FUSE
+want = {(1, 1): 0.195, (1, 64): 0.476, (4, 1): 0.349, (4, 64): 0.215}
+if "nofuse" in variants and ("io_uring" in variants or "passthrough" in variants):
+    print("\n| iodepth | jobs | io_uring read / no-FUSE (target) | io_uring read >= legacy | passthrough read, write / no-FUSE (target 0.90) |")
+    print("|---:|---:|---|---|---|")
+    for qd in (1, 64):
+        for j in (1, 4):
+            base = load("nofuse", qd, j)[0]
+            cells = []
+            if "io_uring" in variants:
+                u = load("io_uring", qd, j)[0]
+                f = u["r"] / base["r"]
+                cells.append(f"{f:.3f} ({want[(j, qd)]:.3f}) {'met' if f >= want[(j, qd)] else 'MISSED'}")
+                cells.append(("yes" if u["r"] >= load("legacy", qd, j)[0]["r"] else "NO") if "legacy" in variants else "-")
+            else:
+                cells += ["-", "-"]
+            if "passthrough" in variants:
+                pt = load("passthrough", qd, j)[0]
+                fr, fw = pt["r"] / base["r"], pt["w"] / base["w"]
+                cells.append(f"{fr:.2f}, {fw:.2f} {'met' if min(fr, fw) >= 0.9 else 'MISSED'}")
+            else:
+                cells.append("-")
+            print(f"| {qd} | {j} | " + " | ".join(cells) + " |")
 PY
+if [ -n "$OUT" ]; then
+  cp "$WORK/table.md" "$OUT.md"
+  python3 "$ROOT/bench/chart.py" "$OUT.md" "$OUT.svg" "randrw 70/30 4 KiB O_DIRECT, 1 GiB raw image on $IMG_DIR (load $LOAD_BEFORE)"
+  echo "wrote $OUT.md and $OUT.svg" >&2
+fi
