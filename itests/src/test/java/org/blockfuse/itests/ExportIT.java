@@ -433,6 +433,42 @@ public class ExportIT extends KarafSupport {
     }
 
     @Test
+    public void passthroughWhereEverySemanticHoldsAndARefusalWithTheReasonElsewhere() throws Exception {
+        Path dir = workDir("passthrough");
+        Path image = newImage(dir, "pt.raw");
+        Path mount = dir.resolve("pt.img");
+        String refused = fails("blockfuse:export-add --writable --passthrough on ptfixed " + image + " " + mount);
+        assertTrue(refused, refused.contains("passthrough=on: a writable fixed-size image file would grow"));
+        assertFalse("nothing left behind", Files.exists(mount));
+        run("blockfuse:export-add --writable --growable ptgrow " + image + " " + mount);
+        try {
+            ExportInfo info = awaitState("ptgrow", "active", 30);
+            assertTrue(info.transport(), info.transport().endsWith("+ passthrough"));
+            byte[] a = new byte[1 << 16];
+            new Random(5).nextBytes(a);
+            try (FileChannel ch = FileChannel.open(mount, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+                ch.write(ByteBuffer.wrap(a), 3 * MIB);
+                ch.force(false);
+            }
+            byte[] back = new byte[a.length];
+            try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "r")) {
+                f.seek(3 * MIB);
+                f.readFully(back);
+            }
+            assertArrayEquals("written straight into the image", a, back);
+        } finally {
+            run("blockfuse:export-remove ptgrow");
+        }
+        // a fixed-size writable export on auto: served by blockfuse, not passed through
+        run("blockfuse:export-add --writable ptauto " + image + " " + mount);
+        try {
+            assertFalse(awaitState("ptauto", "active", 30).transport().contains("passthrough"));
+        } finally {
+            run("blockfuse:export-remove ptauto");
+        }
+    }
+
+    @Test
     public void transportListExplainsEachTransport() throws Exception {
         String out = run("blockfuse:transport-list --no-format");
         assertTrue(out, out.contains("legacy"));

@@ -124,6 +124,28 @@ class PassthroughMountTest {
         rig.halts.clear(); // the abort was ours
     }
 
+    /** A fallback to a new connection registers the image there too; a file open across it keeps its old one. */
+    @org.junit.jupiter.api.Test
+    @Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
+    void aHotSwapKeepsPassthroughOnTheNewConnection() throws Exception {
+        FuseExport e = start(RealExports.URING, true, true);
+        byte[] block = new byte[4096];
+        Arrays.fill(block, (byte) 3);
+        try (RealExports.DirectFile held = new RealExports.DirectFile(e.mountPoint(), 4096)) {
+            e.replace(RealExports.transport(RealExports.LEGACY), 10_000);
+            assertTrue(e.passthrough().startsWith("on"), "the new connection: " + e.passthrough());
+            assertEquals(4096, held.write(0, block), "the file opened before the swap still writes");
+            try (RealExports.DirectFile fresh = new RealExports.DirectFile(e.mountPoint(), 4096)) {
+                byte[] back = new byte[4096];
+                assertEquals(4096, fresh.read(0, back, 4096));
+                assertArrayEquals(block, back);
+            }
+            assertEquals(1, e.passthroughOpens(), "the new open was passed through on the new connection");
+        }
+        assertTrue(e.awaitDrained(10_000));
+        assertEquals(List.of(), rig.halts);
+    }
+
     @ParameterizedTest(name = "{0}")
     @ValueSource(strings = {RealExports.LEGACY})
     @Timeout(value = 60, unit = TimeUnit.SECONDS, threadMode = Timeout.ThreadMode.SEPARATE_THREAD)
