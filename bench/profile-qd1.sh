@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# profile-qd1.sh — where does a queue-depth-1 request spend its time? Runs fio randrw 4k O_DIRECT
+# (numjobs 1 and 4, iodepth 1) against no FUSE and blockfuse io_uring on a 1 GiB /dev/shm image and
+# reports, per request: busy CPU time of the whole machine (from /proc/stat: everything but idle
+# and iowait), context switches and CPU migrations (perf stat -a); then the top processes and
+# symbols of a system-wide perf record.
+# Usage: bench/profile-qd1.sh [--jobs "1 4"] [--seconds 10]. Needs root, perf, fio, Java 17, Maven.
+set -euo pipefail
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+source "$(dirname "$0")/lib.sh"
+JOBS="1 4"; SECONDS_RUN=10
+while [ $# -gt 0 ]; do
+  case "$1" in --jobs) JOBS=$2; shift ;; --seconds) SECONDS_RUN=$2; shift ;; *) echo "unknown $1" >&2; exit 2 ;; esac
+  shift
+done
+WORK=$(mktemp -d /tmp/profile-qd1.XXXX); IMG=/dev/shm/profile-qd1-$$.raw; MNT=$WORK/mnt.img; PID=""
+cleanup() {
+  [ -n "$PID" ] && { exec 7>&- 2>/dev/null || true; for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done; kill -KILL "$PID" 2>/dev/null || true; }
+  grep -q " $MNT " /proc/mounts && umount -l "$MNT" || true
+  rm -rf "$WORK" "$IMG"
+}
+trap cleanup EXIT
+echo "load before: $(loadavg)"
+CP=$(bench_export_classpath "$WORK")
+dd if=/dev/urandom of="$IMG" bs=1M count=1024 status=none
+touch "$MNT"; mkfifo "$WORK/ctl"
+java -Xmx512m -cp "$CP" org.blockfuse.uring.BenchExport io_uring "$IMG" "$MNT" cache=none < "$WORK/ctl" > "$WORK/out" 2> "$WORK/err" &
+PID=$!; exec 7> "$WORK/ctl"
+for _ in $(seq 1 300); do grep -q '^READY' "$WORK/out" 2>/dev/null && break; sleep 0.1; done
+for target in "$IMG" "$MNT"; do
+  for jobs in $JOBS; do
+    name=$([ "$target" = "$IMG" ] && echo no-FUSE || echo io_uring)
+    head -1 /proc/stat > "$WORK/cpu0"
+    perf stat -a -x, -e context-switches,cpu-migrations -o "$WORK/stat" -- \
+      fio --name=p --filename="$target" --rw=randrw --rwmixread=70 --bs=4k --direct=1 --ioengine=libaio --iodepth=1 \
+          --numjobs="$jobs" --size=1G --time_based --runtime="$SECONDS_RUN" --group_reporting --output-format=json \
+          --output="$WORK/fio.json" >/dev/null
+    head -1 /proc/stat > "$WORK/cpu1"
+    python3 - "$WORK/stat" "$WORK/fio.json" "$name" "$jobs" "$WORK/cpu0" "$WORK/cpu1" "$SECONDS_RUN" <<'PY'
+import json, os, sys
+def busy(path):
+    f = [int(x) for x in open(path).read().split()[1:]]
+    return sum(f) - f[3] - f[4]  # all but idle and iowait, in clock ticks
+ticks = busy(sys.argv[6]) - busy(sys.argv[5])
+stat = {"task-clock": ticks * 1000.0 / os.sysconf("SC_CLK_TCK")}
+for line in open(sys.argv[1]):
+    f = line.strip().split(",")
+    if len(f) > 3 and f[0].replace(".", "").isdigit():
+        stat[f[2]] = float(f[0])
+j = json.load(open(sys.argv[2]))["jobs"][0]
+ios = j["read"]["total_ios"] + j["write"]["total_ios"]
+print(f"{sys.argv[3]:9} {sys.argv[4]} job(s): {ios / float(sys.argv[7]):9.0f} IOPS; per request: "
+      f"{stat['task-clock']*1000/ios:6.2f} µs of busy CPU (all CPUs), {stat['context-switches']/ios:5.2f} context switches, "
+      f"{stat['cpu-migrations']/ios:5.3f} migrations")
+PY
+  done
+done
+echo "perf record -a -g, 4 s, io_uring, $(echo $JOBS | awk '{print $NF}') job(s):"
+fio --name=p --filename="$MNT" --rw=randrw --rwmixread=70 --bs=4k --direct=1 --ioengine=libaio --iodepth=1 \
+    --numjobs="$(echo $JOBS | awk '{print $NF}')" --size=1G --time_based --runtime=8 --group_reporting >/dev/null &
+FIO=$!; sleep 2
+perf record -a -g -o "$WORK/perf.data" -- sleep 4 2>/dev/null >/dev/null
+wait $FIO
+perf report -i "$WORK/perf.data" --no-children --sort comm,dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
+perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -25
+echo "load after: $(loadavg)"
