@@ -648,14 +648,19 @@ public final class ExportManager implements ExportService {
             }
             return e.info();
         });
+        return await(f, "export " + name + " did not restart");
+    }
+
+    /** The result of a shell request run on the worker, bounded; its refusal passes through as it is. */
+    private static <T> T await(java.util.concurrent.Future<T> f, String late) throws ExportException {
+        long seconds = STOP_TIMEOUT_SECONDS + START_TIMEOUT_SECONDS;
         try {
-            return f.get(STOP_TIMEOUT_SECONDS + START_TIMEOUT_SECONDS, TimeUnit.SECONDS);
+            return f.get(seconds, TimeUnit.SECONDS);
         } catch (InterruptedException ex) {
             Thread.currentThread().interrupt();
             throw new ExportException("interrupted");
         } catch (TimeoutException ex) {
-            throw new ExportException("export " + name + " did not restart within "
-                    + (STOP_TIMEOUT_SECONDS + START_TIMEOUT_SECONDS) + " s");
+            throw new ExportException(late + " within " + seconds + " s");
         } catch (ExecutionException ex) {
             Throwable c = ex.getCause();
             throw c instanceof ExportException ? (ExportException) c : new ExportException(String.valueOf(c));
@@ -690,18 +695,7 @@ public final class ExportManager implements ExportService {
             }
             return e.switches().get(e.switches().size() - 1).toString();
         });
-        try {
-            return f.get(STOP_TIMEOUT_SECONDS + START_TIMEOUT_SECONDS, TimeUnit.SECONDS);
-        } catch (InterruptedException ex) {
-            Thread.currentThread().interrupt();
-            throw new ExportException("interrupted");
-        } catch (TimeoutException ex) {
-            throw new ExportException("export " + name + ": the switch did not finish within "
-                    + (STOP_TIMEOUT_SECONDS + START_TIMEOUT_SECONDS) + " s");
-        } catch (ExecutionException ex) {
-            Throwable c = ex.getCause();
-            throw c instanceof ExportException ? (ExportException) c : new ExportException(String.valueOf(c));
-        }
+        return await(f, "export " + name + ": the switch did not finish");
     }
 
     @Override
