@@ -565,7 +565,10 @@ public final class ExportManager implements ExportService {
         ExportLifecycle entry = awaitSettled(spec.name());
         if (entry == null || !entry.is(ExportLifecycle.ACTIVE)) {
             String why = entry == null ? "it did not start within " + START_TIMEOUT_SECONDS + " s" : entry.detail();
-            store.delete(stored.file(), stored.configuration());
+            // the configuration itself too, not only the file: an export that fails within milliseconds
+            // can lose the race with the file watcher, which then never learns the file is gone
+            store.delete(stored.file(), stored.configuration() != null ? stored.configuration()
+                    : findConfiguration(spec.name()).orElse(null));
             awaitGone(spec.name());
             throw new ExportException(why);
         }
