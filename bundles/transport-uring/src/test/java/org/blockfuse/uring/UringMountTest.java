@@ -216,6 +216,58 @@ class UringMountTest {
         assertNothingLeft();
     }
 
+    /** The CPUs each ring thread of this JVM may run on (/proc/self/task/N/status), e.g. "0" or "0-1". */
+    private static List<String> ringThreadCpus() throws IOException {
+        List<String> cpus = new ArrayList<>();
+        try (var tasks = Files.list(Path.of("/proc/self/task"))) {
+            for (Path t : tasks.toList()) {
+                try {
+                    if (Files.readString(t.resolve("comm")).trim().equals("blockfuse-uring")) { // names cut at 15
+                        Files.readAllLines(t.resolve("status")).stream().filter(l -> l.startsWith("Cpus_allowed_list:"))
+                                .map(l -> l.substring(18).trim()).forEach(cpus::add);
+                    }
+                } catch (IOException gone) {
+                    // the thread ended meanwhile
+                }
+            }
+        }
+        return cpus;
+    }
+
+    /**
+     * pin-cpus=auto (the default): every ring thread stays on its CPU while requests come one at a
+     * time, and the busy queue's thread leaves it while one job keeps 64 requests in flight.
+     */
+    @Test
+    void ringThreadsStayOnTheirCpuWhileShallowAndMayLeaveItWhileDeep() throws Exception {
+        require(Runtime.getRuntime().availableProcessors() > 1, "pinning means something with more than one CPU");
+        FuseExport e = export(64, Map.of("queue-depth", "16"));
+        Process shallow = fio(e.mountPoint(), "--rw=randread", "--numjobs=1", "--iodepth=1", "--size=64M",
+                "--time_based", "--runtime=2");
+        long served = e.requests();
+        while (e.requests() < served + 2000 && shallow.isAlive()) {
+            Thread.sleep(10); // polls until the shallow load is being served
+        }
+        List<String> atQd1 = ringThreadCpus();
+        finish(shallow, 60);
+        assertFalse(atQd1.isEmpty(), "ring threads found");
+        assertTrue(atQd1.stream().allMatch(c -> c.matches("\\d+")), "each on one CPU at QD 1: " + atQd1);
+
+        Process deep = fio(e.mountPoint(), "--rw=randread", "--numjobs=1", "--iodepth=64", "--size=64M",
+                "--time_based", "--runtime=3");
+        List<String> seen = List.of();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(3);
+        while (System.nanoTime() < deadline && deep.isAlive()) {
+            seen = ringThreadCpus();
+            if (seen.stream().anyMatch(c -> !c.matches("\\d+"))) {
+                break;
+            }
+            Thread.sleep(20); // polls for the busy queue's thread to leave its CPU
+        }
+        finish(deep, 60);
+        assertTrue(seen.stream().anyMatch(c -> !c.matches("\\d+")), "a ring thread left its CPU at QD 64: " + seen);
+    }
+
     @Test
     void switchedOffModuleParameterMeansUnavailable() throws Exception {
         String before = Files.readString(ENABLE_URING).trim();
