@@ -205,12 +205,12 @@ public class HotSwapUnderLoadIT extends KarafSupport {
             prober.start();
             fio.awaitRuns(1);
             for (int i = 0; i < 10; i++) {
-                swaps.add(fallback("bundle:stop", uring::stop));
-                swaps.add(upgrade("bundle:start", uring::start));
+                swaps.add(fallback(mount, "bundle:stop", uring::stop));
+                swaps.add(upgrade(mount, "bundle:start", uring::start));
             }
             for (int i = 0; i < 10; i++) {
-                swaps.add(fallback("transport-switch", () -> run("blockfuse:transport-switch " + NAME + " legacy")));
-                swaps.add(upgrade("transport-switch", () -> run("blockfuse:transport-switch " + NAME + " io_uring")));
+                swaps.add(fallback(mount, "transport-switch", () -> run("blockfuse:transport-switch " + NAME + " legacy")));
+                swaps.add(upgrade(mount, "transport-switch", () -> run("blockfuse:transport-switch " + NAME + " io_uring")));
             }
             for (int i = 0; i < 3; i++) {
                 int before = connectionOf(mount);
@@ -253,13 +253,13 @@ public class HotSwapUnderLoadIT extends KarafSupport {
     }
 
     /** io_uring -> legacy: a new connection; the old one drains and ends with nothing waiting. */
-    private Swap fallback(String how, Step step) throws Exception {
-        int before = connectionOf(mount());
+    private Swap fallback(Path mount, String how, Step step) throws Exception {
+        int before = connectionOf(mount);
         long t0 = System.currentTimeMillis();
         step.run();
         awaitTransport(NAME, "legacy", 60);
         long t1 = System.currentTimeMillis();
-        int after = connectionOf(mount());
+        int after = connectionOf(mount);
         assertNotEquals(how + ": io_uring -> legacy needs a new connection", before, after);
         awaitEnded(before, how);
         return new Swap(t0, t1, "io_uring -> legacy (" + how + ")");
@@ -280,18 +280,14 @@ public class HotSwapUnderLoadIT extends KarafSupport {
     }
 
     /** legacy -> io_uring: the live connection, no remount. */
-    private Swap upgrade(String how, Step step) throws Exception {
-        int before = connectionOf(mount());
+    private Swap upgrade(Path mount, String how, Step step) throws Exception {
+        int before = connectionOf(mount);
         long t0 = System.currentTimeMillis();
         step.run();
         awaitTransport(NAME, "io_uring", 60);
         long t1 = System.currentTimeMillis();
-        assertEquals(how + ": legacy -> io_uring keeps the live connection", before, connectionOf(mount()));
+        assertEquals(how + ": legacy -> io_uring keeps the live connection", before, connectionOf(mount));
         return new Swap(t0, t1, "legacy -> io_uring (" + how + ")");
-    }
-
-    private static Path mount() {
-        return Path.of(System.getProperty("blockfuse.work", "/tmp/blockfuse-itest")).resolve(NAME).resolve("disk.img");
     }
 
     /**

@@ -7,7 +7,6 @@ import java.io.IOException;
 import java.io.RandomAccessFile;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
@@ -147,7 +146,7 @@ class UringMountTest {
         FuseExport e = export(128, Map.of("queue-depth", "16", "offload-threshold-us", "0"));
         Process fio = fio(e.mountPoint(), "--rw=randrw", "--rwmixread=50", "--numjobs=4", "--iodepth=16",
                 "--size=32M", "--offset_increment=32M", "--verify=crc32c", "--verify_fatal=1", "--do_verify=1", "--verify_state_save=0");
-        String out = finish(fio, 120);
+        String out = RealExports.finish(fio, 120);
         assertEquals(0, fio.exitValue(), out);
         assertTrue(out.contains("err= 0"), out);
         assertFalse(out.contains("verify: bad"), out);
@@ -173,7 +172,7 @@ class UringMountTest {
         sessions.add(session(e));
         Process fio = fio(target, "--rw=randrw", "--numjobs=1", "--iodepth=32", "--size=64M", "--time_based",
                 "--runtime=4", "--cpus_allowed=0");
-        String out = finish(fio, 60);
+        String out = RealExports.finish(fio, 60);
         assertEquals(0, fio.exitValue(), out);
         long served = session(e).requestsServed();
         long offloaded = session(e).requestsOffloaded();
@@ -195,7 +194,7 @@ class UringMountTest {
         assertTrue(served > 1000, "load reached the rings: " + served);
         // the export's own stop: unmount (busy → detach), drain for a while, then abort
         CompletableFuture<Void> closing = CompletableFuture.runAsync(e::close);
-        String out = finish(fio, 60);
+        String out = RealExports.finish(fio, 60);
         closing.get(60, TimeUnit.SECONDS);
         assertNotEquals(0, fio.exitValue(), "fio saw the connection end: " + out);
         assertFalse(MountTable.find(e.mountPoint()).isPresent());
@@ -209,7 +208,7 @@ class UringMountTest {
                 "--time_based", "--runtime=120");
         Thread.sleep(2000);
         e.abort();
-        String out = finish(fio, 30);
+        String out = RealExports.finish(fio, 30);
         assertNotEquals(0, fio.exitValue(), out);
         assertTrue(e.session().awaitStopped(10_000), "every queue thread ended after the abort");
         close(e);
@@ -249,7 +248,7 @@ class UringMountTest {
             Thread.sleep(10); // polls until the shallow load is being served
         }
         List<String> atQd1 = ringThreadCpus();
-        finish(shallow, 60);
+        RealExports.finish(shallow, 60);
         assertFalse(atQd1.isEmpty(), "ring threads found");
         assertTrue(atQd1.stream().allMatch(c -> c.matches("\\d+")), "each on one CPU at QD 1: " + atQd1);
 
@@ -264,7 +263,7 @@ class UringMountTest {
             }
             Thread.sleep(20); // polls for the busy queue's thread to leave its CPU
         }
-        finish(deep, 60);
+        RealExports.finish(deep, 60);
         assertTrue(seen.stream().anyMatch(c -> !c.matches("\\d+")), "a ring thread left its CPU at QD 64: " + seen);
     }
 
@@ -301,7 +300,7 @@ class UringMountTest {
     private static void ddDirect(Path file, int blocks) throws Exception {
         Process p = new ProcessBuilder("dd", "if=" + file, "of=/dev/null", "bs=4k", "count=" + blocks, "iflag=direct")
                 .redirectErrorStream(true).start();
-        String out = finish(p, 30);
+        String out = RealExports.finish(p, 30);
         assertEquals(0, p.exitValue(), out);
     }
 
@@ -312,21 +311,6 @@ class UringMountTest {
         return new ProcessBuilder(cmd).redirectErrorStream(true).start();
     }
 
-    /** Waits for a child; a child that hangs is a failure (and is killed so the test can clean up). */
-    private static String finish(Process p, int seconds) throws Exception {
-        CompletableFuture<String> out = CompletableFuture.supplyAsync(() -> {
-            try {
-                return new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            } catch (IOException e) {
-                return e.toString();
-            }
-        });
-        if (!p.waitFor(seconds, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            fail(p.info().command().orElse("child") + " hung for " + seconds + " s");
-        }
-        return out.get(10, TimeUnit.SECONDS);
-    }
 
     private void assertNothingLeft() throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);

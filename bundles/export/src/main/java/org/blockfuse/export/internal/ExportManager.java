@@ -402,16 +402,17 @@ public final class ExportManager implements ExportService {
         }
         boolean root = Libc.geteuid() == 0;
         boolean allowOther = spec.allowOther().equals("on") || (spec.allowOther().equals("auto") && root);
-        String noPassthrough = Passthrough.whyNot(spec, backend, root);
-        if (noPassthrough != null && spec.options().getOrDefault("passthrough", "auto").equals("on")) {
+        String passthroughMode = spec.options().getOrDefault("passthrough", "auto");
+        String noPassthrough = passthroughMode.equals("off") ? null : Passthrough.whyNot(spec, backend, root);
+        if (noPassthrough != null && passthroughMode.equals("on")) {
             closeQuietly(spec.name(), backend);
             fail(e, "passthrough=on: " + noPassthrough);
             return;
         }
-        boolean passthrough = noPassthrough == null && !spec.options().getOrDefault("passthrough", "auto").equals("off");
-        if (noPassthrough != null && spec.options().getOrDefault("passthrough", "auto").equals("auto")) {
+        if (noPassthrough != null) {
             LOG.info("{}: FUSE passthrough not used: {}", spec.name(), noPassthrough);
         }
+        boolean passthrough = noPassthrough == null && !passthroughMode.equals("off");
         ExportPolicy policy = new ExportPolicy(spec.writable(), spec.growable(), allowOther, Libc.getuid(), Libc.getgid(),
                 passthrough);
         e.epoch++;
@@ -422,8 +423,7 @@ public final class ExportManager implements ExportService {
             fail(e, ex.getMessage());
             return;
         }
-        if (passthrough && !e.live.passthrough().startsWith("on")
-                && spec.options().getOrDefault("passthrough", "auto").equals("on")) {
+        if (passthrough && passthroughMode.equals("on") && !e.live.passthrough().startsWith("on")) {
             String why = e.live.passthrough();
             stop(e);
             fail(e, "passthrough=on: " + why.replaceFirst("^off: ", ""));

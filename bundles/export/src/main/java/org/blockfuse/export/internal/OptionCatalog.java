@@ -43,22 +43,21 @@ final class OptionCatalog {
 
     /** The keys an export of {@code factory}'s format may have, by key. */
     Map<String, OptionSpec> known(BlockBackendFactory factory) {
-        Map<String, OptionSpec> all = new LinkedHashMap<>();
-        EXPORT_OPTIONS.forEach(o -> all.put(o.key(), o));
-        if (factory != null) {
-            factory.options().forEach(o -> all.putIfAbsent(o.key(), o));
-        }
-        transportOptions.values().forEach(o -> all.putIfAbsent(o.key(), o));
-        return all;
+        return merged(factory == null ? List.of() : List.of(factory));
     }
 
     /** Every option of the export, every installed factory and every transport seen, for Metatype. */
     Collection<OptionSpec> all(Collection<BlockBackendFactory> factories) {
+        return merged(factories).values();
+    }
+
+    /** The export's own keys first, then the factories', then the transports'; the first owner of a key wins. */
+    private Map<String, OptionSpec> merged(Collection<BlockBackendFactory> factories) {
         Map<String, OptionSpec> all = new LinkedHashMap<>();
         EXPORT_OPTIONS.forEach(o -> all.put(o.key(), o));
         factories.forEach(f -> f.options().forEach(o -> all.putIfAbsent(o.key(), o)));
         transportOptions.values().forEach(o -> all.putIfAbsent(o.key(), o));
-        return all.values();
+        return all;
     }
 
     /** Refuses a key nobody owns and a value its owner's spec does not accept; one line naming the key. */

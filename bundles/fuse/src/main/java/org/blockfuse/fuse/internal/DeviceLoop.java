@@ -35,7 +35,6 @@ public final class DeviceLoop implements Runnable {
     private final ByteBuffer payload;
     private final ByteBuffer iov;
     private final long iovAddress;
-    private volatile boolean stopping;
 
     public DeviceLoop(FuseChannel channel, int fd) {
         this.channel = channel;
@@ -51,11 +50,6 @@ public final class DeviceLoop implements Runnable {
         iov.putLong(0, Libc.address(header));
         iov.putLong(8, FuseAbi.OutHeader.SIZE);
         iov.putLong(IOVEC_SIZE, Libc.address(payload));
-    }
-
-    /** Asks the loop to end after the request it is serving; a blocked read still needs the connection to end. */
-    public void stop() {
-        stopping = true;
     }
 
     /**
@@ -86,7 +80,7 @@ public final class DeviceLoop implements Runnable {
     private void serve() {
         RequestHandler handler = channel.handler();
         int capacity = channel.requestBufferSize();
-        while (!stopping && !channel.halted()) {
+        while (!channel.halted()) {
             long n = Libc.read(fd, requestAddress, capacity);
             if (n < 0) {
                 int errno = (int) -n;

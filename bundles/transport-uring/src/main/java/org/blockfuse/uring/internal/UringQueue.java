@@ -51,7 +51,6 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
     /** pin-cpus=auto: the moving mean of requests per pass, times 16; pinned while it is small. */
     private int batchMean16 = 16;
     private boolean pinned;
-    private long pinChanges;
     /** Leave the CPU above a mean batch of 4 requests, come back below 1.5: hysteresis, no flapping. */
     private static final int UNPIN_BATCH16 = 4 << 4;
     private static final int REPIN_BATCH16 = 24;
@@ -347,7 +346,6 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
             LOG.warn("{}: cannot {} queue {}'s thread: {}", channel.name(), on ? "pin" : "unpin", qid, Libc.strerror(-r));
         }
         pinned = on;
-        pinChanges++;
     }
 
     /** Folds one service time into the moving mean (weight 1/8) that decides inline vs offload. */

@@ -141,16 +141,7 @@ public final class UringSession implements TransportSession {
         for (UringQueue q : queues) {
             q.thread().join(Math.max(1, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime())));
         }
-        return stopped();
-    }
-
-    private boolean stopped() {
-        for (UringQueue q : queues) {
-            if (q.thread().isAlive()) {
-                return false;
-            }
-        }
-        return true;
+        return queues.stream().noneMatch(q -> q.thread().isAlive());
     }
 
     /**
