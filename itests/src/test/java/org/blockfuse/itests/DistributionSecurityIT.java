@@ -11,7 +11,14 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.security.SecureRandom;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.Properties;
+
+import javax.management.MBeanServerConnection;
+import javax.management.ObjectName;
+import javax.management.remote.JMXConnector;
+import javax.management.remote.JMXConnectorFactory;
+import javax.management.remote.JMXServiceURL;
 
 import org.junit.After;
 import org.junit.Before;
@@ -92,6 +99,53 @@ public class DistributionSecurityIT {
         Distribution.Result remove = dist.clientAs("viewer", viewerPassword, "blockfuse:export-remove demo");
         assertTrue(remove.output(), remove.output().contains("Insufficient credentials"));
         assertTrue("the demo export is still there", Distribution.mounted(dist.demoMount()));
+
+        // the read-only commands of operations are a viewer's too
+        for (String cmd : List.of("blockfuse:status --no-format", "blockfuse:export-stats --no-format",
+                "blockfuse:export-info --no-format demo")) {
+            Distribution.Result r = dist.clientAs("viewer", viewerPassword, cmd);
+            assertTrue(cmd + ": " + r.output(), r.ok());
+            assertTrue(cmd + ": " + r.output(), r.output().contains("demo"));
+        }
+
+        // JMX on localhost: a viewer reads blockfuse's attributes but may invoke no operation; admin may
+        JMXServiceURL url = new JMXServiceURL("service:jmx:rmi://127.0.0.1:" + dist.rmiServerPort + "/jndi/rmi://127.0.0.1:"
+                + dist.rmiRegistryPort + "/karaf-root");
+        ObjectName demo = new ObjectName("org.blockfuse:type=export,name=demo");
+        try (JMXConnector c = JMXConnectorFactory.connect(url, Map.of(JMXConnector.CREDENTIALS,
+                new String[] { "viewer", viewerPassword }))) {
+            MBeanServerConnection m = c.getMBeanServerConnection();
+            long deadline = System.nanoTime() + 30_000_000_000L;
+            while (!m.isRegistered(demo)) {
+                assertTrue(demo + " never appeared", System.nanoTime() < deadline);
+                Thread.sleep(100);
+            }
+            assertEquals("active", m.getAttribute(demo, "State"));
+            assertTrue((Long) m.getAttribute(demo, "Requests") > 0);
+            for (String op : List.of("remove", "restart")) {
+                try {
+                    m.invoke(demo, op, null, null);
+                    fail("a viewer invoked " + op + " over JMX");
+                } catch (SecurityException expected) {
+                    assertTrue(expected.getMessage(), expected.getMessage().contains("Insufficient roles"));
+                }
+            }
+            try {
+                m.invoke(new ObjectName("org.blockfuse:type=exports"), "add", new Object[] { "v", "/x", "/y", "", false },
+                        new String[] { "java.lang.String", "java.lang.String", "java.lang.String", "java.lang.String", "boolean" });
+                fail("a viewer added an export over JMX");
+            } catch (SecurityException expected) {
+                // refused before anything is looked at
+            }
+        }
+        assertTrue("the demo export is still there", Distribution.mounted(dist.demoMount()));
+        try (JMXConnector c = JMXConnectorFactory.connect(url, Map.of(JMXConnector.CREDENTIALS,
+                new String[] { "admin", password }))) {
+            MBeanServerConnection m = c.getMBeanServerConnection();
+            m.invoke(demo, "restart", null, null);
+            assertEquals("active", m.getAttribute(demo, "State"));
+        }
+        assertTrue("restarted over JMX, mounted again", Distribution.mounted(dist.demoMount()));
 
         // Karaf's own commands need admin unless an ACL says otherwise: a viewer cannot read root's files
         Distribution.Result cat = dist.clientAs("viewer", viewerPassword, "shell:cat " + dist.usersFile());

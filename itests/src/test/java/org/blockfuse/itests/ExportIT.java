@@ -13,7 +13,12 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Arrays;
 import java.util.Random;
 
+import java.lang.management.ManagementFactory;
+import java.util.concurrent.TimeUnit;
+
 import javax.inject.Inject;
+import javax.management.MBeanServer;
+import javax.management.ObjectName;
 
 import org.blockfuse.api.ExportInfo;
 import org.blockfuse.nativeio.Libc;
@@ -480,6 +485,135 @@ public class ExportIT extends KarafSupport {
                 "backing-policy", "l2-cache-size" }) {
             assertTrue("config:meta explains " + key + ":\n" + meta, meta.contains(key));
         }
+    }
+
+    /** export-stats NAME --no-format: the totals row (15 fields, the first the name) as numbers where they are. */
+    private String[] statsRow(String name) throws Exception {
+        String out = run("blockfuse:export-stats --no-format " + name);
+        for (String line : out.split("\n")) {
+            String[] f = line.trim().split("\\s+");
+            if (f.length == 15 && f[0].equals(name)) {
+                return f;
+            }
+        }
+        throw new AssertionError("no totals row for " + name + " in:\n" + out);
+    }
+
+    private static final int ST_REQUESTS = 1, ST_READS = 2, ST_READ_BYTES = 3, ST_WRITES = 4, ST_WRITTEN = 5,
+            ST_ERRORS = 6, ST_P99 = 11;
+
+    private static long delta(String[] before, String[] after, int column) {
+        return Long.parseLong(after[column]) - Long.parseLong(before[column]);
+    }
+
+    /** An MXBean's Map attribute arrives as open data: a table of (key, value) rows. */
+    private static java.util.Map<String, Long> openMap(Object attribute) {
+        java.util.Map<String, Long> out = new java.util.TreeMap<>();
+        for (Object row : ((javax.management.openmbean.TabularData) attribute).values()) {
+            javax.management.openmbean.CompositeData c = (javax.management.openmbean.CompositeData) row;
+            out.put((String) c.get("key"), (Long) c.get("value"));
+        }
+        return out;
+    }
+
+    private static void awaitMBean(MBeanServer server, ObjectName name) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
+        while (!server.isRegistered(name)) {
+            assertTrue(name + " was never registered", System.nanoTime() < deadline);
+            Thread.sleep(100);
+        }
+    }
+
+    /**
+     * Known I/O through the mount moves the figures by exactly that much, in export-stats and in the
+     * export's MBean alike: N O_DIRECT reads of 4 KiB are N READs and N x 4096 bytes.
+     */
+    @Test
+    public void statisticsMoveExactlyWithKnownIoInTheShellAndOverJmx() throws Exception {
+        MBeanServer server = ManagementFactory.getPlatformMBeanServer();
+        for (String transport : transports()) {
+            Path dir = workDir("stats-" + transport);
+            Path image = newImage(dir, "s.raw");
+            Path mount = dir.resolve("s.img");
+            String name = "st-" + transport.replace('_', '-');
+            run("blockfuse:export-add --writable --transport " + transport + " " + name + " " + image + " " + mount);
+            try {
+                awaitState(name, "active", 30);
+                ObjectName bean = new ObjectName("org.blockfuse:type=export,name=" + name);
+                awaitMBean(server, bean);
+                String[] before = statsRow(name);
+                long jmxReads = (Long) server.getAttribute(bean, "Reads");
+                long jmxWritten = (Long) server.getAttribute(bean, "BytesWritten");
+
+                int reads = 64;
+                int writes = 32;
+                exec("dd", "if=" + mount, "of=/dev/null", "bs=4096", "count=" + reads, "iflag=direct", "status=none");
+                exec("dd", "if=/dev/urandom", "of=" + mount, "bs=4096", "count=" + writes, "oflag=direct",
+                        "conv=notrunc", "status=none");
+
+                String[] after = statsRow(name);
+                assertEquals(String.join(" ", after), reads, delta(before, after, ST_READS));
+                assertEquals((long) reads * 4096, delta(before, after, ST_READ_BYTES));
+                assertEquals(writes, delta(before, after, ST_WRITES));
+                assertEquals((long) writes * 4096, delta(before, after, ST_WRITTEN));
+                // error replies are counted by errno; the kernel's first GETXATTR gets ENOSYS (and then stops asking)
+                assertTrue(String.join(" ", after), delta(before, after, ST_ERRORS) <= 1);
+                java.util.Map<String, Long> byErrno = openMap(server.getAttribute(bean, "ErrorsByErrno"));
+                assertFalse("no I/O error: " + byErrno, byErrno.containsKey("EIO"));
+                java.util.Map<String, Long> byOpcode = openMap(server.getAttribute(bean, "RequestsByOpcode"));
+                assertTrue(byOpcode.toString(), byOpcode.getOrDefault("READ", 0L) >= reads);
+                assertTrue(delta(before, after, ST_REQUESTS) >= reads + writes);
+                assertTrue("p99 in microseconds: " + after[ST_P99], Long.parseLong(after[ST_P99]) >= 0);
+                assertEquals(reads, (Long) server.getAttribute(bean, "Reads") - jmxReads);
+                assertEquals((long) writes * 4096, (Long) server.getAttribute(bean, "BytesWritten") - jmxWritten);
+                assertTrue((Long) server.getAttribute(bean, "LatencyMaxMicros") > 0);
+                assertEquals("active", server.getAttribute(bean, "State"));
+                assertTrue((Integer) server.getAttribute(bean, "ProtocolMinor") >= 31);
+                ObjectName tbean = new ObjectName("org.blockfuse:type=transport,name=" + transport);
+                awaitMBean(server, tbean);
+                assertEquals(Boolean.TRUE, server.getAttribute(tbean, "Available"));
+                assertTrue((Integer) server.getAttribute(tbean, "Exports") >= 1);
+                assertTrue((Long) server.getAttribute(tbean, "RequestsServed") >= reads + writes);
+
+                // export-info: what was negotiated, one key and value per line
+                String info = run("blockfuse:export-info --no-format " + name);
+                assertTrue(info, info.matches("(?s).*protocol\\s+7\\.\\d+.*"));
+                assertTrue(info, info.matches("(?s).*max_write\\s+\\d+.*"));
+                assertTrue(info, info.contains("MAX_PAGES"));
+                assertTrue(info, info.contains("transport") && info.contains(transport));
+                assertTrue(info, info.contains("queue 0"));
+
+                // status: every export's health and what the kernel supports
+                String status = run("blockfuse:status --no-format");
+                assertTrue(status, status.lines().anyMatch(l -> l.trim().startsWith(name) && l.contains("active")));
+                assertTrue(status, status.contains("passthrough"));
+
+                // the refreshing view, two rounds of one second
+                String watch = run("blockfuse:export-stats --interval 1 --count 2 --no-format " + name);
+                assertEquals(watch, 2, watch.lines().filter(l -> l.trim().startsWith(name + " ") || l.trim().startsWith(name + "\t")).count());
+            } finally {
+                run("blockfuse:export-remove " + name);
+            }
+            assertTrue("its MBean goes with the export",
+                    waitUntil(() -> !server.isRegistered(new ObjectName("org.blockfuse:type=export,name=" + name)), 15));
+        }
+        assertTrue(fails("blockfuse:export-stats nosuch").contains("no export named 'nosuch'"));
+        assertTrue(fails("blockfuse:export-stats --count 3 demo").contains("--count needs --interval"));
+    }
+
+    private interface Check {
+        boolean holds() throws Exception;
+    }
+
+    private static boolean waitUntil(Check c, long seconds) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        while (!c.holds()) {
+            if (System.nanoTime() > deadline) {
+                return false;
+            }
+            Thread.sleep(100);
+        }
+        return true;
     }
 
     @Test

@@ -51,6 +51,26 @@ public interface ExportService {
 
     Optional<ExportInfo> get(String name);
 
+    /** What the export has served (kept across restarts and switches); empty for an unknown name. */
+    default Optional<ExportStatistics> statistics(String name) {
+        return Optional.empty();
+    }
+
+    /** The serving connection's negotiated parameters; empty unless the export is active. */
+    default Optional<ConnectionDetails> details(String name) {
+        return Optional.empty();
+    }
+
+    /** Every export's health, in the order of {@link #list()}. */
+    default List<ExportHealth> health() {
+        return List.of();
+    }
+
+    /** Whether this kernel and process can use FUSE passthrough, and why not. */
+    default Availability passthroughSupport() {
+        return Availability.no("unknown");
+    }
+
     List<TransportInfo> transports();
 
     List<String> formats();

@@ -44,6 +44,16 @@ public interface FuseChannel {
     /** True once {@link #halt} was called or the connection ended. */
     boolean halted();
 
+    /** Requests this connection has served so far, over any transport (for statistics). */
+    default long requestsServed() {
+        return 0;
+    }
+
+    /** Requests the kernel has sent this connection and not yet had answered; -1 if it cannot tell. */
+    default int waiting() {
+        return -1;
+    }
+
     /**
      * A transport thread saw the kernel end the connection (a /dev/fuse read or a ring entry
      * answered ENODEV, ECONNABORTED or ENOTCONN). Unless the export itself is ending the

@@ -25,4 +25,13 @@ public interface RequestHandler {
      * payload arrive in separate buffers, each from index 0 to its limit.
      */
     int handle(ByteBuffer inHeader, ByteBuffer opArgs, ByteBuffer payload, ByteBuffer reply);
+
+    /**
+     * Split layout, for a request that reached the transport at {@code arrivedNanos}
+     * ({@link System#nanoTime()}) and may have waited since (e.g. for a worker): latency
+     * statistics then count from its arrival.
+     */
+    default int handle(ByteBuffer inHeader, ByteBuffer opArgs, ByteBuffer payload, ByteBuffer reply, long arrivedNanos) {
+        return handle(inHeader, opArgs, payload, reply);
+    }
 }

@@ -8,6 +8,11 @@ public interface TransportSession extends AutoCloseable {
     /** Human-readable layout, e.g. "2 workers" or "2 queues x 64". */
     String describe();
 
+    /** The session's queues now, for statistics. */
+    default java.util.List<QueueStatistics> queues() {
+        return java.util.List.of();
+    }
+
     /**
      * Waits until every thread has ended (they end when the connection goes away).
      * @return true if they all ended in time

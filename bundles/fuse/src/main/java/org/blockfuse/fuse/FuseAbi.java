@@ -153,8 +153,30 @@ public final class FuseAbi {
         /** Opens may be answered with a backing file the kernel then reads and writes itself (7.40). */
         public static final long PASSTHROUGH = 1L << 37;
         public static final long OVER_IO_URING = 1L << 41;
+        private static final long[] KNOWN = {ASYNC_READ, BIG_WRITES, ASYNC_DIO, MAX_PAGES, INIT_EXT, PASSTHROUGH,
+                OVER_IO_URING};
+        private static final String[] NAMES = {"ASYNC_READ", "BIG_WRITES", "ASYNC_DIO", "MAX_PAGES", "INIT_EXT",
+                "PASSTHROUGH", "OVER_IO_URING"};
 
         private InitFlags() {
+        }
+
+        /** The names of the flags blockfuse knows in {@code flags}, then any other bit as "bit N". */
+        public static java.util.List<String> names(long flags) {
+            java.util.List<String> out = new java.util.ArrayList<>();
+            long rest = flags;
+            for (int i = 0; i < KNOWN.length; i++) {
+                if ((flags & KNOWN[i]) != 0) {
+                    out.add(NAMES[i]);
+                    rest &= ~KNOWN[i];
+                }
+            }
+            for (int bit = 0; bit < 64; bit++) {
+                if ((rest & (1L << bit)) != 0) {
+                    out.add("bit " + bit);
+                }
+            }
+            return out;
         }
     }
 

@@ -10,9 +10,13 @@ import java.util.function.Consumer;
 
 import org.blockfuse.api.BlockBackend;
 import org.blockfuse.api.FuseTransport;
+import org.blockfuse.api.ConnectionDetails;
+import org.blockfuse.api.ExportStatistics;
+import org.blockfuse.api.QueueStatistics;
 import org.blockfuse.api.TransportSession;
 import org.blockfuse.fuse.internal.ExportHandler;
 import org.blockfuse.fuse.internal.FuseConnection;
+import org.blockfuse.fuse.internal.InitNegotiation;
 import org.blockfuse.fuse.internal.OpenFiles;
 import org.blockfuse.fuse.internal.SharedBackend;
 import org.slf4j.Logger;
@@ -40,6 +44,7 @@ public final class FuseExport implements AutoCloseable {
     private final String source;
     private final Map<String, String> options;
     private final HaltListener onHalt;
+    private final RequestStats stats;
     /** The connection new opens reach. */
     private volatile FuseConnection current;
     private final List<Drain> draining = new CopyOnWriteArrayList<>();
@@ -61,8 +66,9 @@ public final class FuseExport implements AutoCloseable {
     }
 
     private FuseExport(String name, SharedBackend backend, MountPoint mountPoint, ExportPolicy policy, String source,
-            Map<String, String> options, HaltListener onHalt) {
+            Map<String, String> options, HaltListener onHalt, RequestStats stats) {
         this.name = name;
+        this.stats = stats;
         this.backend = backend;
         this.mountPoint = mountPoint;
         this.policy = policy;
@@ -77,18 +83,26 @@ public final class FuseExport implements AutoCloseable {
         return start(name, backend, target, policy, source, options, transport, (generation, reason) -> onHalt.accept(reason));
     }
 
-    /**
-     * Mounts {@code backend} on {@code target} and serves it with {@code transport}; returns only
-     * after a real GETATTR went through the new mount. On failure everything is undone, the backend closed.
-     */
     public static FuseExport start(String name, BlockBackend backend, Path target, ExportPolicy policy,
             String source, Map<String, String> options, FuseTransport transport, HaltListener onHalt)
             throws IOException {
+        return start(name, backend, target, policy, source, options, transport, onHalt, new RequestStats(true));
+    }
+
+    /**
+     * Mounts {@code backend} on {@code target} and serves it with {@code transport}; returns only
+     * after a real GETATTR went through the new mount. On failure everything is undone, the backend closed.
+     * @param stats where every connection of this export records its requests (the caller may keep
+     *              it across exports of one configuration, so restarts do not reset the figures)
+     */
+    public static FuseExport start(String name, BlockBackend backend, Path target, ExportPolicy policy,
+            String source, Map<String, String> options, FuseTransport transport, HaltListener onHalt,
+            RequestStats stats) throws IOException {
         SharedBackend shared = new SharedBackend(name, backend);
         MountPoint mp = null;
         try {
             mp = MountPoint.prepare(target);
-            FuseExport export = new FuseExport(name, shared, mp, policy, source, options, onHalt);
+            FuseExport export = new FuseExport(name, shared, mp, policy, source, options, onHalt, stats);
             FuseConnection conn = export.connect(transport, null);
             try {
                 conn.placeOnto(mp);
@@ -110,7 +124,8 @@ public final class FuseExport implements AutoCloseable {
 
     /** A new connection, served by {@code transport} and probed, not yet placed at the path. */
     private FuseConnection connect(FuseTransport transport, ExportHandler previous) throws IOException {
-        FuseConnection conn = FuseConnection.open(name, mountPoint.path(), source, policy, options, backend.retain(), previous);
+        FuseConnection conn = FuseConnection.open(name, mountPoint.path(), source, policy, options, backend.retain(), previous,
+                stats);
         try {
             conn.attach(transport);
             conn.probe();
@@ -183,6 +198,33 @@ public final class FuseExport implements AutoCloseable {
     /** Opens the serving connection answered with passthrough (their I/O never reaches a transport). */
     public long passthroughOpens() {
         return current.exportHandler().passthroughOpens();
+    }
+
+    /** The INIT flags the kernel offered at the latest INIT of any export in this JVM; -1 before the first. */
+    public static long kernelOfferedFlags() {
+        return InitNegotiation.lastOffered();
+    }
+
+    /** Everything this export's connections have served, and the serving transport's queues now. */
+    public ExportStatistics statistics() {
+        FuseConnection c = current;
+        List<QueueStatistics> queues = c.session() == null ? List.of() : c.session().queues();
+        return stats.snapshot(name, c.exportHandler().requests(), c.exportHandler().passthroughOpens(), queues);
+    }
+
+    /** The statistics this export records into. */
+    public RequestStats requestStats() {
+        return stats;
+    }
+
+    /** What the kernel and blockfuse agreed for the serving connection. */
+    public ConnectionDetails details() {
+        FuseConnection c = current;
+        InitNegotiation.Result init = c.init();
+        TransportSession s = c.session();
+        return new ConnectionDetails(c.connectionId(), init.minor(), init.maxWrite(), init.maxPages(),
+                FuseAbi.InitFlags.names(init.flags()), s == null ? "" : s.transport(), s == null ? "" : s.describe(),
+                c.passthroughState(), draining(), c.exportHandler().openFiles(), c.waiting());
     }
 
     /** Ends the serving connection at once, as an operator's abort through fusectl would. */

@@ -30,15 +30,23 @@ public final class Errno {
     private Errno() {
     }
 
-    /** The symbolic name of the errno values that matter for connection ends, else "errno N". */
-    public static String name(int errno) {
-        switch (errno) {
-            case ENODEV: return "ENODEV";
-            case ECONNABORTED: return "ECONNABORTED";
-            case ENOTCONN: return "ENOTCONN";
-            case ENOENT: return "ENOENT";
-            case EIO: return "EIO";
-            default: return "errno " + errno;
+    private static final String[] NAMES = new String[134];
+
+    static {
+        String[][] known = {{"1", "EPERM"}, {"2", "ENOENT"}, {"4", "EINTR"}, {"5", "EIO"}, {"6", "ENXIO"},
+            {"9", "EBADF"}, {"11", "EAGAIN"}, {"12", "ENOMEM"}, {"13", "EACCES"}, {"16", "EBUSY"}, {"17", "EEXIST"},
+            {"19", "ENODEV"}, {"20", "ENOTDIR"}, {"21", "EISDIR"}, {"22", "EINVAL"}, {"27", "EFBIG"},
+            {"28", "ENOSPC"}, {"30", "EROFS"}, {"38", "ENOSYS"}, {"61", "ENODATA"}, {"75", "EOVERFLOW"},
+            {"95", "EOPNOTSUPP"}, {"103", "ECONNABORTED"}, {"107", "ENOTCONN"}, {"110", "ETIMEDOUT"},
+            {"122", "EDQUOT"}, {"125", "ECANCELED"}};
+        for (String[] k : known) {
+            NAMES[Integer.parseInt(k[0])] = k[1];
         }
+    }
+
+    /** The symbolic name of the errno values blockfuse meets, else "errno N". */
+    public static String name(int errno) {
+        String n = errno >= 0 && errno < NAMES.length ? NAMES[errno] : null;
+        return n != null ? n : "errno " + errno;
     }
 }

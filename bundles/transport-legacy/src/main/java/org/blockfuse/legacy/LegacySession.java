@@ -6,6 +6,7 @@ import java.util.Arrays;
 import java.util.List;
 
 import org.blockfuse.api.FuseChannel;
+import org.blockfuse.api.QueueStatistics;
 import org.blockfuse.api.TransportSession;
 import org.blockfuse.nativeio.Libc;
 import org.slf4j.Logger;
@@ -20,8 +21,10 @@ final class LegacySession implements TransportSession {
     private final List<Thread> threads = new ArrayList<>();
     private final int workers;
     private final int[] fds;
+    private final FuseChannel channel;
 
-    private LegacySession(int workers) {
+    private LegacySession(FuseChannel channel, int workers) {
+        this.channel = channel;
         this.workers = workers;
         this.fds = new int[workers - 1]; // the connection's own reader is the first worker
         Arrays.fill(fds, -1);
@@ -31,7 +34,7 @@ final class LegacySession implements TransportSession {
         if (workers < 1 || workers > 256) {
             throw new IOException("workers must be between 1 and 256, got " + workers);
         }
-        LegacySession s = new LegacySession(workers);
+        LegacySession s = new LegacySession(channel, workers);
         try {
             for (int i = 0; i < s.fds.length; i++) {
                 int fd = LegacyTransport.cloneFd(channel.deviceFd());
@@ -56,6 +59,17 @@ final class LegacySession implements TransportSession {
     @Override
     public String describe() {
         return workers + (workers == 1 ? " worker" : " workers");
+    }
+
+    /**
+     * Legacy has one queue, the kernel's pending list on /dev/fuse, which every worker reads; its busy
+     * figure is the kernel's count of requests sent and not yet answered, at most one per worker.
+     */
+    @Override
+    public List<QueueStatistics> queues() {
+        int waiting = channel.waiting();
+        return List.of(new QueueStatistics(LegacyTransport.NAME, 0, channel.requestsServed(),
+                Math.max(0, Math.min(waiting, workers)), workers, 0));
     }
 
     @Override

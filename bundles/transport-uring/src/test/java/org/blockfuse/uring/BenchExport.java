@@ -37,8 +37,13 @@ public final class BenchExport {
         Map<String, String> backendOptions = new HashMap<>();
         Map<String, String> options = new HashMap<>();
         boolean passthrough = false;
+        boolean statistics = true;
         for (int i = 3; i < args.length; i++) {
             String[] kv = args[i].split("=", 2);
+            if (kv[0].equals("statistics")) {
+                statistics = !(kv.length > 1 && kv[1].equals("off"));
+                continue;
+            }
             if (kv[0].equals("passthrough")) {
                 passthrough = kv.length > 1 && kv[1].equals("on");
                 continue;
@@ -48,7 +53,8 @@ public final class BenchExport {
         Path image = Path.of(args[1]);
         FuseExport export = FuseExport.start("bench", new RawBackendFactory().open(new BackendRequest(image, true,
                 backendOptions)), Path.of(args[2]), new ExportPolicy(true, passthrough, true, 0, 0, passthrough), image.toString(),
-                options, transport, reason -> System.err.println("halted: " + reason));
+                options, transport, (generation, reason) -> System.err.println("halted: " + reason),
+                new org.blockfuse.fuse.RequestStats(statistics));
         CountDownLatch done = new CountDownLatch(1);
         Thread closer = new Thread(() -> {
             export.close();
@@ -60,7 +66,8 @@ public final class BenchExport {
             export.close();
             System.exit(3);
         }
-        System.out.println("READY " + export.session().describe() + (passthrough ? ", passthrough " + export.passthrough() : ""));
+        System.out.println("READY " + export.session().describe() + (passthrough ? ", passthrough " + export.passthrough() : "")
+                + (statistics ? "" : ", statistics off"));
         System.out.flush();
         while (System.in.read() >= 0) {
             // serve until stdin closes

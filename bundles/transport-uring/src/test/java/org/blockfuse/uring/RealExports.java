@@ -85,6 +85,11 @@ final class RealExports implements AutoCloseable {
         return e;
     }
 
+    /** Takes an export started elsewhere into this rig, to be closed with it. */
+    void adopt(FuseExport e) {
+        exports.add(e);
+    }
+
     /** Closes one export now (close() then skips it). */
     void close(FuseExport e) {
         exports.remove(e);

@@ -8,6 +8,8 @@ import java.util.List;
 import org.blockfuse.api.ExportInfo;
 import org.blockfuse.api.ExportSpec;
 import org.blockfuse.fuse.FuseExport;
+import org.blockfuse.fuse.RequestStats;
+import org.blockfuse.nativeio.Errno;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -24,6 +26,7 @@ final class ExportLifecycle {
     static final String WAITING = "waiting";
     static final String STOPPING = "stopping";
     private static final int HISTORY = 32;
+    private static final long MINUTE_NANOS = 60_000_000_000L;
 
     /** One state change, for the operator. */
     record Change(Instant at, String from, String to, String why) {
@@ -51,11 +54,19 @@ final class ExportLifecycle {
     private final ArrayDeque<Switch> switches = new ArrayDeque<>();
     /** Shared by every lifecycle of one manager: waiters (the shell's add/remove) wait here. */
     private final Object changes;
+    /** Every request of every connection this configuration has had (off: the statistics key). */
+    final RequestStats stats;
+    /** restarts.size(), readable from any thread. */
+    volatile int restartsInWindow;
+    /** (nanoTime, I/O errors so far) samples of the last minute, oldest first; monitor thread only. */
+    private final ArrayDeque<long[]> errorSamples = new ArrayDeque<>();
+    private volatile long ioErrorsLastMinute;
 
     ExportLifecycle(String pid, ExportSpec spec, Object changes) {
         this.pid = pid;
         this.spec = spec;
         this.changes = changes;
+        this.stats = new RequestStats(!"off".equals(spec.options().get("statistics")));
         record(null, STARTING, "configured");
     }
 
@@ -129,6 +140,31 @@ final class ExportLifecycle {
         synchronized (history) {
             return new ArrayList<>(history);
         }
+    }
+
+    /**
+     * Monitor thread, every few seconds: folds the latency recorders (so ended transport threads
+     * are forgotten) and samples the I/O error count for {@link #ioErrorsLastMinute()}.
+     */
+    void sample(long nowNanos) {
+        stats.fold();
+        FuseExport l = live;
+        long errors;
+        if (stats.enabled()) {
+            errors = stats.errors(Errno.EIO) + stats.errors(Errno.ENOSPC);
+        } else {
+            errors = l == null ? 0 : l.ioErrors();
+        }
+        errorSamples.addLast(new long[] {nowNanos, errors});
+        while (errorSamples.size() > 1 && nowNanos - errorSamples.peekFirst()[0] > MINUTE_NANOS) {
+            errorSamples.pollFirst();
+        }
+        ioErrorsLastMinute = Math.max(0, errors - errorSamples.peekFirst()[1]);
+    }
+
+    /** EIO and ENOSPC replies within the last minute, as of the last {@link #sample}. */
+    long ioErrorsLastMinute() {
+        return ioErrorsLastMinute;
     }
 
     ExportInfo info() {

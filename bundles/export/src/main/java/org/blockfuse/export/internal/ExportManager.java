@@ -18,7 +18,11 @@ import org.blockfuse.api.BackendRequest;
 import org.blockfuse.api.BlockBackend;
 import org.blockfuse.api.BlockBackendFactory;
 import org.blockfuse.api.ExportException;
+import org.blockfuse.api.Availability;
+import org.blockfuse.api.ConnectionDetails;
+import org.blockfuse.api.ExportHealth;
 import org.blockfuse.api.ExportInfo;
+import org.blockfuse.api.ExportStatistics;
 import org.blockfuse.api.ExportService;
 import org.blockfuse.api.ExportSpec;
 import org.blockfuse.api.FuseTransport;
@@ -107,6 +111,10 @@ public final class ExportManager implements ExportService {
         monitor.scheduleWithFixedDelay(this::checkMounts, MONITOR_MILLIS, MONITOR_MILLIS, TimeUnit.MILLISECONDS);
     }
 
+    /** Statistics are folded and error counts sampled every 10th round (5 s). */
+    private static final int SAMPLE_EVERY_ROUNDS = 10;
+    private int monitorRounds; // monitor thread only
+
     /** Someone else's abort or unmount ends a connection without telling us: look, twice a second. */
     private void checkMounts() {
         java.util.Set<Integer> mounted;
@@ -116,6 +124,8 @@ public final class ExportManager implements ExportService {
             LOG.warn("mount check: cannot read the mount table: {}", ex.toString());
             return; // cannot tell; the next round will
         }
+        boolean sample = ++monitorRounds % SAMPLE_EVERY_ROUNDS == 0;
+        long now = System.nanoTime();
         for (ExportLifecycle e : exports.values()) {
             FuseExport l = e.live;
             if (l != null) {
@@ -124,6 +134,9 @@ public final class ExportManager implements ExportService {
                 } catch (RuntimeException ex) {
                     LOG.warn("{}: mount check failed: {}", e.spec.name(), ex.toString());
                 }
+            }
+            if (sample) {
+                e.sample(now);
             }
         }
     }
@@ -418,7 +431,8 @@ public final class ExportManager implements ExportService {
         e.epoch++;
         try {
             e.live = FuseExport.start(spec.name(), backend, spec.mountpoint(), policy, spec.image().toString(),
-                    spec.options(), transport, (generation, reason) -> onWorkerLater(() -> halted(e, generation, reason)));
+                    spec.options(), transport, (generation, reason) -> onWorkerLater(() -> halted(e, generation, reason)),
+                    e.stats);
         } catch (IOException | RuntimeException | LinkageError ex) {
             fail(e, ex.getMessage());
             return;
@@ -483,6 +497,7 @@ public final class ExportManager implements ExportService {
         }
         long delay = FIRST_RESTART_MILLIS << e.restarts.size();
         e.restarts.addLast(now);
+        e.restartsInWindow = e.restarts.size();
         e.explain(why + "; restart " + e.restarts.size() + "/" + RESTART_LIMIT + " in " + delay / 1000 + " s");
         LOG.warn("export {}: restarting in {} s (automatic restart {} of at most {} in 10 minutes)", e.spec.name(),
                 delay / 1000, e.restarts.size(), RESTART_LIMIT);
@@ -645,6 +660,7 @@ public final class ExportManager implements ExportService {
             LOG.info("export {}: restarting on request", name);
             stop(e);
             e.restarts.clear();
+            e.restartsInWindow = 0;
             start(e);
             if (!e.is(ExportLifecycle.ACTIVE)) {
                 throw new ExportException("export " + name + " did not restart: " + e.detail());
@@ -742,6 +758,50 @@ public final class ExportManager implements ExportService {
     @Override
     public Optional<ExportInfo> get(String name) {
         return Optional.ofNullable(exports.get(name)).map(ExportLifecycle::info);
+    }
+
+    @Override
+    public Optional<ExportStatistics> statistics(String name) {
+        ExportLifecycle e = exports.get(name);
+        if (e == null) {
+            return Optional.empty();
+        }
+        FuseExport l = e.live;
+        if (l != null) {
+            try {
+                return Optional.of(l.statistics());
+            } catch (RuntimeException ex) {
+                // stopped under us: report what was recorded, without queues
+            }
+        }
+        return Optional.of(e.stats.snapshot(name, 0, 0, List.of()));
+    }
+
+    @Override
+    public Optional<ConnectionDetails> details(String name) {
+        ExportLifecycle e = exports.get(name);
+        FuseExport l = e == null ? null : e.live;
+        if (l == null) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(l.details());
+        } catch (RuntimeException ex) {
+            return Optional.empty(); // stopped under us
+        }
+    }
+
+    @Override
+    public List<ExportHealth> health() {
+        return exports.values().stream().sorted(Comparator.comparing(e -> e.spec.name()))
+                .map(e -> new ExportHealth(e.spec.name(), e.state(), e.detail(), e.transport, e.ioErrorsLastMinute(),
+                        e.restartsInWindow, RESTART_LIMIT))
+                .collect(Collectors.toList());
+    }
+
+    @Override
+    public Availability passthroughSupport() {
+        return Passthrough.support(Libc.geteuid() == 0);
     }
 
     @Override

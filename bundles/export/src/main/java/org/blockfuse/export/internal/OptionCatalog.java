@@ -30,7 +30,9 @@ final class OptionCatalog {
                     + "and growable exports, block devices; not with cache=none); on: required (refused with the "
                     + "reason where it cannot hold); off.", "auto", "on", "off"),
             OptionSpec.integer("drain-grace", 30, 0, 3600, "Seconds that files opened before a switch from io_uring to "
-                    + "legacy keep their old connection before it is cut off."));
+                    + "legacy keep their old connection before it is cut off."),
+            OptionSpec.choice("statistics", "on", "Per-request statistics (counts by opcode, bytes, errors by errno, "
+                    + "latency percentiles) for export-stats, status and JMX; off counts requests only.", "on", "off"));
 
     /** By key: every option a transport ever declared in this JVM. */
     private final Map<String, OptionSpec> transportOptions = new ConcurrentHashMap<>();

@@ -13,6 +13,7 @@ import java.util.concurrent.locks.ReentrantReadWriteLock;
 
 import org.blockfuse.api.BlockBackend;
 import org.blockfuse.api.RequestHandler;
+import org.blockfuse.fuse.RequestStats;
 import org.blockfuse.fuse.FuseAbi.AttrOut;
 import org.blockfuse.fuse.FuseAbi.FallocateIn;
 import org.blockfuse.fuse.FuseAbi.InHeader;
@@ -61,6 +62,8 @@ public final class ExportHandler implements RequestHandler {
     private final BlockBackend backend;
     private final ExportPolicy policy;
     private final ProtocolGuard guard;
+    /** The export's statistics (kept across connections), or null when its statistics are off. */
+    private final RequestStats stats;
     private final AtomicInteger mode;
     private final AtomicInteger uid;
     private final AtomicInteger gid;
@@ -80,10 +83,16 @@ public final class ExportHandler implements RequestHandler {
     private volatile int maxWrite = UNLIMITED;
 
     public ExportHandler(String name, BlockBackend backend, ExportPolicy policy, ProtocolGuard guard) {
+        this(name, backend, policy, guard, null);
+    }
+
+    public ExportHandler(String name, BlockBackend backend, ExportPolicy policy, ProtocolGuard guard,
+            RequestStats stats) {
         this.name = name;
         this.backend = backend;
         this.policy = policy;
         this.guard = guard;
+        this.stats = stats != null && stats.enabled() ? stats : null;
         this.mode = new AtomicInteger(policy.initialMode());
         this.uid = new AtomicInteger(policy.uid());
         this.gid = new AtomicInteger(policy.gid());
@@ -166,11 +175,16 @@ public final class ExportHandler implements RequestHandler {
         if (wrong != null) {
             return violation(wrong);
         }
-        return dispatch(r.opcode(), r.header(), r.args(), r.payload(), reply);
+        return dispatch(r.opcode(), r.header(), r.args(), r.payload(), reply, System.nanoTime());
     }
 
     @Override
     public int handle(ByteBuffer inHeader, ByteBuffer opArgs, ByteBuffer payload, ByteBuffer reply) {
+        return handle(inHeader, opArgs, payload, reply, System.nanoTime());
+    }
+
+    @Override
+    public int handle(ByteBuffer inHeader, ByteBuffer opArgs, ByteBuffer payload, ByteBuffer reply, long arrivedNanos) {
         inHeader.order(ByteOrder.LITTLE_ENDIAN);
         if (inHeader.remaining() < InHeader.SIZE) {
             return violation("io_uring header buffer holds fewer than 40 bytes");
@@ -186,7 +200,7 @@ public final class ExportHandler implements RequestHandler {
             return violation(Op.name(opcode) + ": fuse_in_header.len " + Integer.toUnsignedString(declared)
                     + " but header, arguments and payload hold " + carried + " bytes");
         }
-        return dispatch(opcode, inHeader, opArgs, payload, reply);
+        return dispatch(opcode, inHeader, opArgs, payload, reply, arrivedNanos);
     }
 
     private int violation(String what) {
@@ -212,8 +226,43 @@ public final class ExportHandler implements RequestHandler {
                 + (limit == UNLIMITED ? "the largest signed 32-bit size" : "the negotiated " + limitName + " " + limit));
     }
 
-    private int dispatch(int opcode, ByteBuffer header, ByteBuffer args, ByteBuffer payload, ByteBuffer reply) {
+    private int dispatch(int opcode, ByteBuffer header, ByteBuffer args, ByteBuffer payload, ByteBuffer reply,
+            long arrivedNanos) {
         requests.increment();
+        if (stats == null) {
+            if (!LOG.isDebugEnabled()) {
+                return serve(opcode, header, args, payload, reply);
+            }
+            int result = serve(opcode, header, args, payload, reply);
+            trace(opcode, header, args, result, arrivedNanos);
+            return result;
+        }
+        stats.begin();
+        int result = RequestHandler.NO_REPLY;
+        try {
+            result = serve(opcode, header, args, payload, reply);
+        } finally {
+            int bytes = result <= 0 ? 0 : opcode == Op.READ ? result : opcode == Op.WRITE ? args.getInt(WriteIn.SIZE_FIELD) : 0;
+            stats.end(opcode, result, bytes, arrivedNanos);
+        }
+        if (LOG.isDebugEnabled()) {
+            trace(opcode, header, args, result, arrivedNanos);
+        }
+        return result;
+    }
+
+    /** log:set DEBUG org.blockfuse.fuse: one line per request. */
+    private void trace(int opcode, ByteBuffer header, ByteBuffer args, int result, long arrivedNanos) {
+        long micros = (System.nanoTime() - arrivedNanos) / 1000;
+        String range = opcode == Op.READ || opcode == Op.WRITE
+                ? " offset " + args.getLong(ReadIn.OFFSET) + " length " + Integer.toUnsignedString(args.getInt(ReadIn.SIZE_FIELD))
+                : "";
+        String outcome = result == RequestHandler.NO_REPLY ? "no reply" : result < 0 ? Errno.name(-result) : result + " bytes";
+        LOG.debug("{}: {} unique {}{} -> {} in {} us", name, Op.name(opcode), header.getLong(InHeader.UNIQUE), range,
+                outcome, micros);
+    }
+
+    private int serve(int opcode, ByteBuffer header, ByteBuffer args, ByteBuffer payload, ByteBuffer reply) {
         reply.clear().order(ByteOrder.LITTLE_ENDIAN); // its capacity is the room for the reply
         args.order(ByteOrder.LITTLE_ENDIAN);
         if (reply.capacity() < MIN_REPLY_BUFFER) {

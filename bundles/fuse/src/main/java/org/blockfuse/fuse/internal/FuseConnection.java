@@ -21,6 +21,7 @@ import org.blockfuse.api.TransportSession;
 import org.blockfuse.fuse.ExportPolicy;
 import org.blockfuse.fuse.MountException;
 import org.blockfuse.fuse.MountPoint;
+import org.blockfuse.fuse.RequestStats;
 import org.blockfuse.fuse.MountTable;
 import org.blockfuse.nativeio.Errno;
 import org.blockfuse.nativeio.Libc;
@@ -77,7 +78,8 @@ public final class FuseConnection implements FuseChannel {
     private String passthroughState = "off";
 
     private FuseConnection(String name, Path target, int fd, int mountFd, int connectionId, InitNegotiation.Result init,
-            ExportPolicy policy, Map<String, String> options, SharedBackend backend, ExportHandler previous) {
+            ExportPolicy policy, Map<String, String> options, SharedBackend backend, ExportHandler previous,
+            RequestStats stats) {
         this.name = name;
         this.target = target;
         this.fd = fd;
@@ -87,7 +89,7 @@ public final class FuseConnection implements FuseChannel {
         this.init = init;
         this.options = Map.copyOf(options);
         this.backend = backend;
-        this.handler = new ExportHandler(name, backend.backend(), policy, this::halt);
+        this.handler = new ExportHandler(name, backend.backend(), policy, this::halt, stats);
         // the handler enforces the negotiated sizes: a larger READ/WRITE is a protocol violation
         handler.negotiated(init, DEFAULT_MAX_WRITE);
         if (previous != null) {
@@ -103,9 +105,11 @@ public final class FuseConnection implements FuseChannel {
      * {@code backend} (released when the connection is released). On failure nothing stays
      * open or mounted and the hold is given back.
      * @param previous the handler of the connection this one replaces, or null
+     * @param stats    the export's statistics, which outlive its connections
      */
     public static FuseConnection open(String name, Path target, String source, ExportPolicy policy,
-            Map<String, String> options, SharedBackend backend, ExportHandler previous) throws IOException {
+            Map<String, String> options, SharedBackend backend, ExportHandler previous, RequestStats stats)
+            throws IOException {
         int fd = -1;
         int mountFd = -1;
         boolean ok = false;
@@ -125,7 +129,7 @@ public final class FuseConnection implements FuseChannel {
             }
             int id = MountApi.device(mountFd)[1];
             InitNegotiation.Result init = negotiate(fd, DEFAULT_MAX_WRITE, policy.passthrough());
-            FuseConnection c = new FuseConnection(name, target, fd, mountFd, id, init, policy, options, backend, previous);
+            FuseConnection c = new FuseConnection(name, target, fd, mountFd, id, init, policy, options, backend, previous, stats);
             if (policy.passthrough()) {
                 c.registerBackingFile();
             }
@@ -484,7 +488,13 @@ public final class FuseConnection implements FuseChannel {
         }
     }
 
+    @Override
+    public long requestsServed() {
+        return handler.requests();
+    }
+
     /** Requests the kernel has sent and not yet had answered (fusectl's "waiting"); -1 if it cannot tell. */
+    @Override
     public int waiting() {
         try {
             return Integer.parseInt(Files.readString(CONNECTIONS.resolve(Integer.toString(connectionId)).resolve("waiting")).trim());

@@ -25,6 +25,13 @@ public final class InitNegotiation {
     static final long WANTED = InitFlags.ASYNC_READ | InitFlags.BIG_WRITES | InitFlags.ASYNC_DIO
             | InitFlags.MAX_PAGES | InitFlags.INIT_EXT;
 
+    /** The INIT flags the kernel offered at the latest INIT in this JVM, -1 before any (a kernel fact, JVM-wide). */
+    private static volatile long lastOffered = -1;
+
+    public static long lastOffered() {
+        return lastOffered;
+    }
+
     /** The outcome: what the kernel and we agreed on. */
     public record Result(int minor, long flags, int maxWrite, int maxPages, int maxReadahead) {
         public boolean passthrough() {
@@ -72,6 +79,7 @@ public final class InitNegotiation {
             offered |= Integer.toUnsignedLong(request.getInt(InHeader.SIZE + InitIn.FLAGS2)) << 32;
         }
         int readahead = request.getInt(InHeader.SIZE + InitIn.MAX_READAHEAD);
+        lastOffered = offered;
         long flags = (WANTED | (passthrough ? InitFlags.PASSTHROUGH : 0)) & offered;
         int maxPages = (flags & InitFlags.MAX_PAGES) != 0 ? wantWrite / PAGE : LEGACY_MAX_PAGES;
         int maxWrite = Math.min(wantWrite, maxPages * PAGE);

@@ -32,6 +32,8 @@ public final class QueueEntry {
     private long commitId;
     /** How long the last {@link #serve} took, read by the ring thread after the hand-back. */
     long serviceNanos;
+    /** When the ring thread reaped this entry's request (statistics count from there, worker wait included). */
+    long arrivedNanos;
 
     QueueEntry(int index, ByteBuffer header, ByteBuffer payload) {
         this.index = index;
@@ -71,7 +73,7 @@ public final class QueueEntry {
             payloadIn.clear().limit(payloadSize);
             reply.clear();
             try {
-                result = channel.handler().handle(inHeader, opArgs, payloadIn, reply);
+                result = channel.handler().handle(inHeader, opArgs, payloadIn, reply, arrivedNanos);
             } catch (RuntimeException | Error e) {
                 LOG.error("{}: queue {}: the request handler failed on {}", channel.name(), qid,
                         FuseAbi.Op.name(inHeader.getInt(FuseAbi.InHeader.OPCODE)), e);

@@ -10,6 +10,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 
 import org.blockfuse.api.FuseChannel;
+import org.blockfuse.api.QueueStatistics;
 import org.blockfuse.nativeio.Errno;
 import org.blockfuse.nativeio.Libc;
 import org.blockfuse.nativeio.NativeException;
@@ -124,6 +125,17 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
 
     long offloaded() {
         return offloaded.get();
+    }
+
+    /**
+     * This queue's figures for the operator. Busy entries are read from the ring thread's own
+     * counters without synchronisation: a monitoring figure may be a pass old, the hot path pays nothing.
+     */
+    QueueStatistics statistics() {
+        QueueEntry[] e = entries;
+        int depth = e == null ? config.depth() : e.length;
+        int busy = e == null ? 0 : Math.max(0, depth - armed - dead);
+        return new QueueStatistics("io_uring", qid, served.get(), busy, depth, offloaded.get());
     }
 
     @Override
@@ -389,6 +401,7 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
         armed--;
         if (res == 0) {
             served.incrementAndGet();
+            entries[index].arrivedNanos = System.nanoTime();
             ready[readyCount++] = index;
             return;
         }

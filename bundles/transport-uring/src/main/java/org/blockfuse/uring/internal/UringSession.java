@@ -9,6 +9,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 import org.blockfuse.api.FuseChannel;
+import org.blockfuse.api.QueueStatistics;
 import org.blockfuse.api.TransportSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -120,6 +121,15 @@ public final class UringSession implements TransportSession {
             n += q.offloaded();
         }
         return n;
+    }
+
+    @Override
+    public List<QueueStatistics> queues() {
+        List<QueueStatistics> out = new ArrayList<>(queues.size());
+        for (UringQueue q : queues) {
+            out.add(q.statistics());
+        }
+        return out;
     }
 
     /** Per-queue counters, for diagnostics. */
