@@ -62,7 +62,9 @@ print("%.1f %.1f %.1f %.1f %.1f %.1f" % (r[0], w[0], r[1], r[2], w[1], w[2]))'
 bench_export_classpath() {
   local work=$1
   (cd "$BF_ROOT" && flock /tmp/mvn.lock mvn -B -o -q -pl bundles/transport-uring test-compile \
-      dependency:build-classpath -Dmdep.outputFile="$work/cp.txt" -Dmdep.includeScope=test >&2)
+      dependency:build-classpath -Dmdep.outputFile="$work/cp.txt" -Dmdep.includeScope=test >&2) \
+      || { echo "building the bench classpath failed (offline: run 'mvn dependency:build-classpath' once online)" >&2; return 1; }
+  [ -s "$work/cp.txt" ] || { echo "no classpath in $work/cp.txt" >&2; return 1; }
   echo "$BF_ROOT/bundles/transport-uring/target/test-classes:$BF_ROOT/bundles/transport-uring/target/classes:$(cat "$work/cp.txt")"
 }
 

@@ -61,6 +61,24 @@ public interface ExportService {
         return Optional.empty();
     }
 
+    /**
+     * Files open on the export now and who holds them ("comm[pid] fd N, ..."), for progress lines
+     * before a removal or switch that waits for them; empty unless the export is active.
+     * @return open files and the holders' description
+     */
+    default Optional<OpenFilesInfo> openFiles(String name) {
+        return Optional.empty();
+    }
+
+    /** Open files on an export and who holds them. */
+    record OpenFilesInfo(int count, String holders) {
+    }
+
+    /** How long a removal (or restart) lets open files finish before the connection is aborted. */
+    default long drainMillis() {
+        return 10_000;
+    }
+
     /** Every export's health, in the order of {@link #list()}. */
     default List<ExportHealth> health() {
         return List.of();

@@ -200,6 +200,30 @@ public final class FuseExport implements AutoCloseable {
         return current.exportHandler().passthroughOpens();
     }
 
+    /**
+     * Who holds the export's file open now: "comm[pid] fd N" per open file on the serving
+     * connection and on any connection still draining (from /proc; the files of other users'
+     * processes are found too, as root sees every process).
+     */
+    public String openBy() {
+        StringBuilder sb = new StringBuilder(OpenFiles.holders(current.mountId()));
+        for (Drain d : draining) {
+            if (d.thread().isAlive()) {
+                sb.append("; draining connection ").append(d.connection().connectionId()).append(": ")
+                        .append(OpenFiles.holders(d.connection().mountId()));
+            }
+        }
+        return sb.toString();
+    }
+
+    /**
+     * Whether an ordinary user's mount (through fusermount3) may ask for allow_other: only when
+     * /etc/fuse.conf has {@code user_allow_other}.
+     */
+    public static boolean unprivilegedAllowOther() {
+        return org.blockfuse.fuse.internal.Fusermount.userAllowOther();
+    }
+
     /** The INIT flags the kernel offered at the latest INIT of any export in this JVM; -1 before the first. */
     public static long kernelOfferedFlags() {
         return InitNegotiation.lastOffered();
@@ -285,6 +309,7 @@ public final class FuseExport implements AutoCloseable {
 
     /** The old connection ends by itself when its last open file closes; at the end of the grace it is cut. */
     private void drain(FuseConnection old, long graceMillis) {
+        org.slf4j.MDC.put(ExportHandler.MDC_EXPORT, name);
         try {
             if (!old.awaitStopped(graceMillis)) {
                 cutOff.incrementAndGet();

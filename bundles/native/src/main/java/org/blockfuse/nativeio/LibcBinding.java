@@ -57,4 +57,26 @@ public interface LibcBinding {
     int sched_setaffinity(int pid, long cpusetsize, long mask);
 
     int eventfd(int initval, int flags);
+
+    int socketpair(int domain, int type, int protocol, long sv);
+
+    int pipe2(long fds, int flags);
+
+    long recvmsg(int sockfd, long msg, int flags);
+
+    int posix_spawn(long pid, CharSequence path, long fileActions, long attr, long argv, long envp);
+
+    int posix_spawn_file_actions_init(long fileActions);
+
+    int posix_spawn_file_actions_adddup2(long fileActions, int fd, int newfd);
+
+    int posix_spawn_file_actions_addclosefrom_np(long fileActions, int from);
+
+    int posix_spawn_file_actions_destroy(long fileActions);
+
+    int waitpid(int pid, long status, int options);
+
+    int kill(int pid, int sig);
+
+    int setsockopt(int sockfd, int level, int optname, long optval, int optlen);
 }

@@ -23,6 +23,7 @@ public class ExportRemoveCommand implements Action {
 
     @Override
     public Object execute() throws Exception {
+        DrainNotice.before(service, name, "the removal", System.out);
         service.remove(name);
         System.out.println("Export " + name + " removed");
         return null;

@@ -25,6 +25,7 @@ public class ExportRestartCommand implements Action {
 
     @Override
     public Object execute() throws Exception {
+        DrainNotice.before(service, name, "the restart", System.out);
         ExportInfo info = service.restart(name);
         System.out.println("Export " + name + " restarted: " + info.state() + " at " + info.mountpoint() + " via " + info.transport());
         return null;

@@ -31,7 +31,12 @@ public class TransportSwitchCommand implements Action {
 
     @Override
     public Object execute() throws Exception {
-        System.out.println("Export " + name + " switched: " + service.switchTransport(name, transport));
+        java.util.Optional<ExportService.OpenFilesInfo> open = service.openFiles(name);
+        String how = service.switchTransport(name, transport);
+        System.out.println("Export " + name + " switched: " + how);
+        open.filter(o -> o.count() > 0 && how.contains("new connection")).ifPresent(o -> System.out.println(
+                name + ": the " + o.count() + " file(s) open before the switch (" + o.holders() + ") stay on the old "
+                + "connection until they are closed, at most the export's drain-grace (default 30 s); then it is cut off"));
         return null;
     }
 }

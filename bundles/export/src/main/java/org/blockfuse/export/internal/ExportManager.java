@@ -45,6 +45,7 @@ import org.osgi.framework.BundleContext;
 import org.osgi.framework.InvalidSyntaxException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 
 /**
  * Owns every export. Configurations drive it ({@link ExportConfiguration} forwards each factory
@@ -386,7 +387,14 @@ public final class ExportManager implements ExportService {
         }
     }
 
+    /** Every line logged while the export is started or stopped names it (MDC key "export"). */
     private void start(ExportLifecycle e) {
+        try (MDC.MDCCloseable named = MDC.putCloseable("export", e.spec.name())) {
+            startNow(e);
+        }
+    }
+
+    private void startNow(ExportLifecycle e) {
         ExportSpec spec = e.spec;
         e.moveTo(ExportLifecycle.STARTING, "");
         BlockBackendFactory factory = factories.get(spec.format());
@@ -415,6 +423,14 @@ public final class ExportManager implements ExportService {
         }
         boolean root = Libc.geteuid() == 0;
         boolean allowOther = spec.allowOther().equals("on") || (spec.allowOther().equals("auto") && root);
+        if (!root && spec.allowOther().equals("auto")) {
+            // an ordinary user mounts through fusermount3, which grants allow_other only with user_allow_other
+            allowOther = FuseExport.unprivilegedAllowOther();
+            if (!allowOther) {
+                LOG.info("{}: allow-other auto: not asked for (running as uid {}, /etc/fuse.conf has no "
+                        + "user_allow_other); only uid {} may open the file", spec.name(), Libc.geteuid(), Libc.geteuid());
+            }
+        }
         String passthroughMode = spec.options().getOrDefault("passthrough", "auto");
         String noPassthrough = passthroughMode.equals("off") ? null : Passthrough.whyNot(spec, backend, root);
         if (noPassthrough != null && passthroughMode.equals("on")) {
@@ -521,7 +537,14 @@ public final class ExportManager implements ExportService {
         }
     }
 
+    /** Every line logged while the export is started or stopped names it (MDC key "export"). */
     private void stop(ExportLifecycle e) {
+        try (MDC.MDCCloseable named = MDC.putCloseable("export", e.spec.name())) {
+            stopNow(e);
+        }
+    }
+
+    private void stopNow(ExportLifecycle e) {
         e.epoch++;
         FuseExport l = e.live;
         e.live = null;
@@ -789,6 +812,26 @@ public final class ExportManager implements ExportService {
         } catch (RuntimeException ex) {
             return Optional.empty(); // stopped under us
         }
+    }
+
+    @Override
+    public Optional<OpenFilesInfo> openFiles(String name) {
+        ExportLifecycle e = exports.get(name);
+        FuseExport l = e == null ? null : e.live;
+        if (l == null) {
+            return Optional.empty();
+        }
+        try {
+            int n = l.openFiles();
+            return Optional.of(new OpenFilesInfo(n, n == 0 && l.draining() == 0 ? "" : l.openBy()));
+        } catch (RuntimeException ex) {
+            return Optional.empty(); // stopped under us
+        }
+    }
+
+    @Override
+    public long drainMillis() {
+        return FuseExport.DRAIN_MILLIS;
     }
 
     @Override

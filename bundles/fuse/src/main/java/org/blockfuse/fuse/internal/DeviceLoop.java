@@ -10,6 +10,7 @@ import org.blockfuse.nativeio.Errno;
 import org.blockfuse.nativeio.Libc;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 
 /**
  * Serves requests read from one /dev/fuse fd until the connection ends: read one request,
@@ -59,6 +60,7 @@ public final class DeviceLoop implements Runnable {
      */
     @Override
     public void run() {
+        MDC.put(ExportHandler.MDC_EXPORT, channel.name()); // every line of this thread names its export
         try {
             serve();
         } catch (Throwable t) { // last resort: the alternative is a mount nobody serves

@@ -38,6 +38,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class ExportHandler implements RequestHandler {
     private static final Logger LOG = LoggerFactory.getLogger(ExportHandler.class);
+    /** The MDC key naming the export in every log line of its threads (pattern {@code %X{export}}). */
+    public static final String MDC_EXPORT = "export";
     private static final int S_IFREG = 0100000;
     private static final int O_ACCMODE = 3;
     private static final int WRITE_BITS = 0222;

@@ -66,6 +66,8 @@ public final class FuseConnection implements FuseChannel {
     private volatile Consumer<String> haltListener = reason -> { };
     /** The detached mount until it is placed (or dropped); -1 after. */
     private int mountFd;
+    /** Mounted by fusermount3 (no CAP_SYS_ADMIN): already at the path from the start. */
+    private final boolean helperMounted;
     /** The mount's id (mountinfo's first field, fdinfo's mnt_id), to find who still has files open on it. */
     private final int mountId;
     private final Thread reader;
@@ -80,11 +82,19 @@ public final class FuseConnection implements FuseChannel {
     private FuseConnection(String name, Path target, int fd, int mountFd, int connectionId, InitNegotiation.Result init,
             ExportPolicy policy, Map<String, String> options, SharedBackend backend, ExportHandler previous,
             RequestStats stats) {
+        this(name, target, fd, mountFd, OpenFiles.mountIdOf(mountFd), connectionId, init, policy, options, backend,
+                previous, stats);
+    }
+
+    private FuseConnection(String name, Path target, int fd, int mountFd, int mountId, int connectionId,
+            InitNegotiation.Result init, ExportPolicy policy, Map<String, String> options, SharedBackend backend,
+            ExportHandler previous, RequestStats stats) {
         this.name = name;
         this.target = target;
         this.fd = fd;
         this.mountFd = mountFd;
-        this.mountId = OpenFiles.mountIdOf(mountFd);
+        this.helperMounted = mountFd < 0;
+        this.mountId = mountId;
         this.connectionId = connectionId;
         this.init = init;
         this.options = Map.copyOf(options);
@@ -110,6 +120,9 @@ public final class FuseConnection implements FuseChannel {
     public static FuseConnection open(String name, Path target, String source, ExportPolicy policy,
             Map<String, String> options, SharedBackend backend, ExportHandler previous, RequestStats stats)
             throws IOException {
+        if (Libc.geteuid() != 0) {
+            return openThroughHelper(name, target, source, policy, options, backend, previous, stats);
+        }
         int fd = -1;
         int mountFd = -1;
         boolean ok = false;
@@ -144,6 +157,53 @@ public final class FuseConnection implements FuseChannel {
                     Libc.close(mountFd); // never placed: dropping it ends the superblock, nobody reads it yet
                 }
                 if (fd >= 0) {
+                    Libc.close(fd);
+                }
+                backend.release();
+            }
+        }
+    }
+
+    /**
+     * Without CAP_SYS_ADMIN: fusermount3 mounts at the path and hands back the /dev/fuse fd (see
+     * {@link Fusermount}). The mount is then visible before INIT is answered (clients wait for it),
+     * and it cannot be placed beneath another one, so a switch that needs a new connection is refused.
+     */
+    private static FuseConnection openThroughHelper(String name, Path target, String source, ExportPolicy policy,
+            Map<String, String> options, SharedBackend backend, ExportHandler previous, RequestStats stats)
+            throws IOException {
+        StringBuilder o = new StringBuilder("fsname=").append(source.replaceAll("[,\\\\]", "_"))
+                .append(",subtype=").append(SUBTYPE).append(",default_permissions,nosuid,nodev,max_read=")
+                .append(DEFAULT_MAX_WRITE);
+        if (policy.allowOther()) {
+            o.append(",allow_other");
+        }
+        int fd = -1;
+        boolean ok = false;
+        try {
+            fd = Fusermount.mount(target, o.toString());
+            InitNegotiation.Result init = negotiate(fd, DEFAULT_MAX_WRITE, false);
+            int root = Libc.open(target.toString(), Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
+            int id;
+            int mountId;
+            try {
+                id = MountApi.device(root)[1];
+                mountId = OpenFiles.mountIdOf(root);
+            } finally {
+                Libc.close(root);
+            }
+            FuseConnection c = new FuseConnection(name, target, fd, -1, mountId, id, init, policy, options, backend,
+                    previous, stats);
+            c.passthroughState = "off: registering a backing file needs CAP_SYS_ADMIN (root)";
+            c.reader.start();
+            ok = true;
+            LOG.info("{}: new FUSE connection {} mounted by fusermount3 as uid {} (FUSE 7.{}, max_write {} KiB)", name, id,
+                    Libc.geteuid(), init.minor(), init.maxWrite() >> 10);
+            return c;
+        } finally {
+            if (!ok) {
+                if (fd >= 0) {
+                    Fusermount.unmount(target, true);
                     Libc.close(fd);
                 }
                 backend.release();
@@ -231,7 +291,7 @@ public final class FuseConnection implements FuseChannel {
      * hanging the caller.
      */
     public void probe() throws IOException {
-        Path via = Path.of("/proc/self/fd/" + mountFdOrFail());
+        Path via = helperMounted ? target : Path.of("/proc/self/fd/" + mountFdOrFail());
         long seen;
         try {
             seen = MountStat.size(via, PROBE_SECONDS);
@@ -250,6 +310,10 @@ public final class FuseConnection implements FuseChannel {
 
     /** Places the mount on the pinned mountpoint file. */
     public void placeOnto(MountPoint mountPoint) throws IOException {
+        if (helperMounted) {
+            LOG.info("{}: mounted on {} by fusermount3 (connection {})", name, target, connectionId);
+            return;
+        }
         try {
             MountApi.attach(mountFdOrFail(), mountPoint.pinnedFd());
         } catch (NativeException e) {
@@ -265,6 +329,10 @@ public final class FuseConnection implements FuseChannel {
      * {@code top} until they are closed. There is no moment with nothing mounted.
      */
     public void placeBeneath(FuseConnection top) throws IOException {
+        if (helperMounted || top.helperMounted) {
+            throw new MountException("a new connection beneath " + target + " needs CAP_SYS_ADMIN (move_mount beneath); "
+                    + "running as uid " + Libc.geteuid() + ", restart the export instead");
+        }
         int topFd;
         try {
             topFd = Libc.open(target.toString(), Libc.O_PATH | Libc.O_NOFOLLOW | Libc.O_CLOEXEC, 0);
@@ -437,6 +505,18 @@ public final class FuseConnection implements FuseChannel {
         if (!topmostIsOurs()) {
             LOG.warn("{}: {} is no longer our mount (unmounted by someone else); nothing to unmount", name, target);
             return true;
+        }
+        if (helperMounted) {
+            String failed = Fusermount.unmount(target, false);
+            if (failed == null) {
+                return true;
+            }
+            LOG.info("{}: fusermount3 -u {}: {}; detaching and letting clients finish", name, target, failed);
+            failed = Fusermount.unmount(target, true);
+            if (failed != null) {
+                LOG.warn("{}: fusermount3 -u -z {} failed: {}", name, target, failed);
+            }
+            return false;
         }
         int r = Libc.umount2(target.toString(), 0);
         if (r == 0) {

@@ -140,6 +140,7 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
 
     @Override
     public void run() {
+        org.slf4j.MDC.put("export", channel.name()); // every line of this thread names its export
         try {
             if (!prepare()) {
                 return;

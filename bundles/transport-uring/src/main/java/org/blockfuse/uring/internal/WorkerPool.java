@@ -79,6 +79,7 @@ final class WorkerPool {
     }
 
     private void work() {
+        org.slf4j.MDC.put("export", channel.name());
         // a thread inherits its creator's affinity: a worker started by a pinned ring thread would
         // otherwise share that one CPU with it, which is exactly what offloading is meant to avoid
         org.blockfuse.nativeio.Libc.unpin();
