@@ -7,6 +7,8 @@
 #   legacy    blockfuse, /dev/fuse read/write transport
 #   io_uring  blockfuse, FUSE-over-io_uring transport
 #   nostats   blockfuse io_uring with statistics=off (what collecting the statistics costs)
+#   fusedirect blockfuse io_uring with fuse-cache=direct (no kernel page cache for the exported file;
+#             compare with io_uring, fuse-cache=page, under --buffered)
 #   passthrough blockfuse, FUSE passthrough (opens answered with the image as backing file; the
 #             kernel reads and writes it, no request reaches blockfuse; image opened buffered, fio's
 #             O_DIRECT reaches it)
@@ -22,6 +24,7 @@
 # Usage: bench/transport-bench.sh [--disk] [--runtime S] [--ramp S] [--reps N] [--quick]
 #                                 [--only "nofuse legacy io_uring passthrough qemu"] [--uring-opts "queue-depth=16 ..."]
 #   --disk   image in /tmp (the host disk) instead of /dev/shm
+#   --buffered fio without O_DIRECT (buffered clients: what the kernel page cache of the export does)
 #   --quick  5 s runs, 1 s ramp, 1 repetition (smoke test, not for numbers)
 #   --out P  also write the table to P.md and its chart (MiB/s and p99 per variant) to P.svg
 # Needs root, fio, qemu-storage-daemon, Java 17, Maven. Run it only on a quiet machine: it records
@@ -36,11 +39,13 @@ RUNTIME=20
 RAMP=5
 REPS=2
 ONLY="nofuse legacy io_uring passthrough qemu"
+DIRECT=1
 URING_OPTS=""
 OUT=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --disk) IMG_DIR=/tmp ;;
+    --buffered) DIRECT=0 ;;
     --runtime) RUNTIME=$2; shift ;;
     --ramp) RAMP=$2; shift ;;
     --reps) REPS=$2; shift ;;
@@ -137,7 +142,7 @@ start_qemu() {
 
 run_fio() { # file iodepth numjobs -> json file
   local file=$1 qd=$2 jobs=$3 out=$4
-  fio --name=bench --filename="$file" --rw=randrw --rwmixread=70 --bs=4k --direct=1 --ioengine=libaio \
+  fio --name=bench --filename="$file" --rw=randrw --rwmixread=70 --bs=4k --direct="$DIRECT" --ioengine=libaio \
       --size=1G --iodepth="$qd" --numjobs="$jobs" --group_reporting --time_based --runtime="$RUNTIME" \
       --ramp_time="$RAMP" --output-format=json --output="$out" >/dev/null
 }
@@ -148,7 +153,7 @@ if awk -v l="${LOAD_BEFORE%% *}" 'BEGIN { exit !(l > 0.5) }'; then
   echo "WARNING: the machine is not quiet (load ${LOAD_BEFORE%% *}); numbers will be noisy" >&2
 fi
 
-case " $ONLY " in *" legacy "*|*" io_uring "*|*" nostats "*|*" passthrough "*) build ;; esac
+case " $ONLY " in *" legacy "*|*" io_uring "*|*" nostats "*|*" fusedirect "*|*" passthrough "*) build ;; esac
 
 echo "creating a 1 GiB image $IMG (random data)..." >&2
 dd if=/dev/urandom of="$IMG" bs=1M count=1024 status=none
@@ -163,6 +168,8 @@ for variant in $ONLY; do
       start_blockfuse io_uring $URING_OPTS ;;
     nostats) # shellcheck disable=SC2086
       start_blockfuse io_uring $URING_OPTS statistics=off ;;
+    fusedirect) # shellcheck disable=SC2086
+      start_blockfuse io_uring $URING_OPTS fuse-cache=direct ;;
     passthrough) start_blockfuse io_uring passthrough=on ;;
     qemu) start_qemu ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
@@ -184,9 +191,9 @@ for variant in $ONLY; do
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
-python3 - "$WORK" "$ONLY" "$REPS" "$RUNTIME" "$RAMP" "$IMG_DIR" "$LOAD_BEFORE" "$LOAD_AFTER" <<'PY' | tee "$WORK/table.md"
+python3 - "$WORK" "$ONLY" "$REPS" "$RUNTIME" "$RAMP" "$IMG_DIR" "$LOAD_BEFORE" "$LOAD_AFTER" "$DIRECT" <<'PY' | tee "$WORK/table.md"
 import json, sys, statistics, os
-work, only, reps, runtime, ramp, imgdir, lb, la = sys.argv[1:9]
+work, only, reps, runtime, ramp, imgdir, lb, la, direct = sys.argv[1:10]
 variants = only.split()
 reps = int(reps)
 def load(v, qd, j):
@@ -201,9 +208,9 @@ def load(v, qd, j):
         rs.append(dict(r=rd["bw"] / 1024, w=wr["bw"] / 1024, mean=mean / 1000, p99r=p99(rd) / 1000, p99w=p99(wr) / 1000))
     return {k: statistics.mean(x[k] for x in rs) for k in rs[0]}, rs
 names = {"nofuse": "no-FUSE", "legacy": "blockfuse legacy", "io_uring": "blockfuse io_uring",
-         "nostats": "blockfuse io_uring, statistics off",
+         "nostats": "blockfuse io_uring, statistics off", "fusedirect": "blockfuse io_uring, fuse-cache=direct",
          "passthrough": "blockfuse passthrough", "qemu": "qemu-storage-daemon"}
-print(f"### transport bench: image on {imgdir}, randrw 70/30 bs=4k direct=1 libaio, {runtime}s + {ramp}s ramp, mean of {reps} run(s)\n")
+print(f"### transport bench: image on {imgdir}, randrw 70/30 bs=4k direct={direct} libaio, {runtime}s + {ramp}s ramp, mean of {reps} run(s)\n")
 print(f"load average before: {lb}; after: {la}\n")
 print("| iodepth | jobs | variant | read MiB/s | write MiB/s | mean lat µs | p99 read µs | p99 write µs | spread of total MiB/s |")
 print("|---:|---:|---|---:|---:|---:|---:|---:|---|")
@@ -215,7 +222,7 @@ for qd in (1, 64):
             tot[(v, qd, j)] = m["r"] + m["w"]
             spread = f"{min(x['r'] + x['w'] for x in rs):.0f}–{max(x['r'] + x['w'] for x in rs):.0f}"
             print(f"| {qd} | {j} | {names[v]} | {m['r']:.1f} | {m['w']:.1f} | {m['mean']:.0f} | {m['p99r']:.0f} | {m['p99w']:.0f} | {spread} |")
-pairs = [(a, b) for a, b in (("io_uring", "legacy"), ("io_uring", "nostats"), ("io_uring", "nofuse"), ("passthrough", "nofuse"), ("io_uring", "qemu"),
+pairs = [(a, b) for a, b in (("io_uring", "legacy"), ("io_uring", "nostats"), ("io_uring", "fusedirect"), ("io_uring", "nofuse"), ("passthrough", "nofuse"), ("io_uring", "qemu"),
                              ("legacy", "qemu")) if a in variants and b in variants]
 if pairs:
     print("\n| iodepth | jobs | " + " | ".join(f"{names[a]} / {names[b]}" for a, b in pairs) + " |")
@@ -250,6 +257,6 @@ if "nofuse" in variants and ("io_uring" in variants or "passthrough" in variants
 PY
 if [ -n "$OUT" ]; then
   cp "$WORK/table.md" "$OUT.md"
-  python3 "$ROOT/bench/chart.py" "$OUT.md" "$OUT.svg" "randrw 70/30 4 KiB O_DIRECT, 1 GiB raw image on $IMG_DIR (load $LOAD_BEFORE)"
+  python3 "$ROOT/bench/chart.py" "$OUT.md" "$OUT.svg" "randrw 70/30 4 KiB $([ "$DIRECT" = 1 ] && echo O_DIRECT || echo buffered), 1 GiB raw image on $IMG_DIR (load $LOAD_BEFORE)"
   echo "wrote $OUT.md and $OUT.svg" >&2
 fi

@@ -9,8 +9,18 @@ package org.blockfuse.fuse;
  * @param gid        group of the file
  * @param passthrough answer opens with FUSE passthrough to the image where the kernel grants it
  *                    (the caller decided every semantic holds: see the README)
+ * @param directIo   answer opens with FOPEN_DIRECT_IO: the kernel keeps no page cache for the
+ *                    exported file, every read and write of every client reaches blockfuse
+ *                    (fuse-cache = direct); otherwise buffered clients share the kernel's page cache
+ *                    for it (fuse-cache = page). Passed-through opens are the kernel's either way.
  */
-public record ExportPolicy(boolean writable, boolean growable, boolean allowOther, int uid, int gid, boolean passthrough) {
+public record ExportPolicy(boolean writable, boolean growable, boolean allowOther, int uid, int gid, boolean passthrough,
+        boolean directIo) {
+
+    /** With the page cache. */
+    public ExportPolicy(boolean writable, boolean growable, boolean allowOther, int uid, int gid, boolean passthrough) {
+        this(writable, growable, allowOther, uid, gid, passthrough, false);
+    }
 
     /** Without passthrough. */
     public ExportPolicy(boolean writable, boolean growable, boolean allowOther, int uid, int gid) {

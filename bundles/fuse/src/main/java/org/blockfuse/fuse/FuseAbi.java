@@ -150,13 +150,15 @@ public final class FuseAbi {
         public static final long ASYNC_DIO = 1L << 15;
         public static final long MAX_PAGES = 1L << 22;
         public static final long INIT_EXT = 1L << 30;
+        /** Shared mmap of a FOPEN_DIRECT_IO file is allowed (7.39); without it mmap fails with ENODEV. */
+        public static final long DIRECT_IO_ALLOW_MMAP = 1L << 36;
         /** Opens may be answered with a backing file the kernel then reads and writes itself (7.40). */
         public static final long PASSTHROUGH = 1L << 37;
         public static final long OVER_IO_URING = 1L << 41;
-        private static final long[] KNOWN = {ASYNC_READ, BIG_WRITES, ASYNC_DIO, MAX_PAGES, INIT_EXT, PASSTHROUGH,
-                OVER_IO_URING};
+        private static final long[] KNOWN = {ASYNC_READ, BIG_WRITES, ASYNC_DIO, MAX_PAGES, INIT_EXT,
+                DIRECT_IO_ALLOW_MMAP, PASSTHROUGH, OVER_IO_URING};
         private static final String[] NAMES = {"ASYNC_READ", "BIG_WRITES", "ASYNC_DIO", "MAX_PAGES", "INIT_EXT",
-                "PASSTHROUGH", "OVER_IO_URING"};
+                "DIRECT_IO_ALLOW_MMAP", "PASSTHROUGH", "OVER_IO_URING"};
 
         private InitFlags() {
         }
@@ -268,6 +270,8 @@ public final class FuseAbi {
         public static final int OPEN_FLAGS = 8;
         public static final int BACKING_ID = 12;
         public static final int SIZE = 16;
+        /** No kernel page cache for this open: every read and write reaches the server. */
+        public static final int FOPEN_DIRECT_IO = 1;
         /** Without it, one slow direct WRITE blocks every other writer of the file. */
         public static final int FOPEN_PARALLEL_DIRECT_WRITES = 64;
         /** read/write/mmap of this open go to the backing file named by {@link #BACKING_ID}. */

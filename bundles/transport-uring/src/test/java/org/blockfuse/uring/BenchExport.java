@@ -38,8 +38,13 @@ public final class BenchExport {
         Map<String, String> options = new HashMap<>();
         boolean passthrough = false;
         boolean statistics = true;
+        boolean directIo = false;
         for (int i = 3; i < args.length; i++) {
             String[] kv = args[i].split("=", 2);
+            if (kv[0].equals("fuse-cache")) {
+                directIo = kv.length > 1 && kv[1].equals("direct");
+                continue;
+            }
             if (kv[0].equals("statistics")) {
                 statistics = !(kv.length > 1 && kv[1].equals("off"));
                 continue;
@@ -52,7 +57,7 @@ public final class BenchExport {
         }
         Path image = Path.of(args[1]);
         FuseExport export = FuseExport.start("bench", new RawBackendFactory().open(new BackendRequest(image, true,
-                backendOptions)), Path.of(args[2]), new ExportPolicy(true, passthrough, true, 0, 0, passthrough), image.toString(),
+                backendOptions)), Path.of(args[2]), new ExportPolicy(true, passthrough, true, 0, 0, passthrough, directIo), image.toString(),
                 options, transport, (generation, reason) -> System.err.println("halted: " + reason),
                 new org.blockfuse.fuse.RequestStats(statistics));
         CountDownLatch done = new CountDownLatch(1);

@@ -443,7 +443,7 @@ public final class ExportManager implements ExportService {
         }
         boolean passthrough = noPassthrough == null && !passthroughMode.equals("off");
         ExportPolicy policy = new ExportPolicy(spec.writable(), spec.growable(), allowOther, Libc.getuid(), Libc.getgid(),
-                passthrough);
+                passthrough, spec.options().getOrDefault("fuse-cache", "page").equals("direct"));
         e.epoch++;
         try {
             e.live = FuseExport.start(spec.name(), backend, spec.mountpoint(), policy, spec.image().toString(),

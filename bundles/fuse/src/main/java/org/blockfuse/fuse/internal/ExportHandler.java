@@ -413,7 +413,9 @@ public final class ExportHandler implements RequestHandler {
         }
         reply.putLong(OpenOut.FH, 0);
         int id = backingId;
-        reply.putInt(OpenOut.OPEN_FLAGS, OpenOut.FOPEN_PARALLEL_DIRECT_WRITES | (id > 0 ? OpenOut.FOPEN_PASSTHROUGH : 0));
+        int openFlags = OpenOut.FOPEN_PARALLEL_DIRECT_WRITES | (id > 0 ? OpenOut.FOPEN_PASSTHROUGH
+                : policy.directIo() ? OpenOut.FOPEN_DIRECT_IO : 0);
+        reply.putInt(OpenOut.OPEN_FLAGS, openFlags);
         reply.putInt(OpenOut.BACKING_ID, id);
         if (id > 0) {
             passthroughOpens.increment();

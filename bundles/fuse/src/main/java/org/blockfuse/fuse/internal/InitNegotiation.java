@@ -23,7 +23,7 @@ public final class InitNegotiation {
     static final int LEGACY_MAX_PAGES = 32;
     static final int MAX_BACKGROUND = 256;
     static final long WANTED = InitFlags.ASYNC_READ | InitFlags.BIG_WRITES | InitFlags.ASYNC_DIO
-            | InitFlags.MAX_PAGES | InitFlags.INIT_EXT;
+            | InitFlags.MAX_PAGES | InitFlags.INIT_EXT | InitFlags.DIRECT_IO_ALLOW_MMAP;
 
     /** The INIT flags the kernel offered at the latest INIT in this JVM, -1 before any (a kernel fact, JVM-wide). */
     private static volatile long lastOffered = -1;
