@@ -272,6 +272,8 @@ public final class FuseAbi {
         public static final int SIZE = 16;
         /** No kernel page cache for this open: every read and write reaches the server. */
         public static final int FOPEN_DIRECT_IO = 1;
+        /** Keep the kernel's page cache of the file across opens (the kernel drops it at every open otherwise). */
+        public static final int FOPEN_KEEP_CACHE = 2;
         /** Without it, one slow direct WRITE blocks every other writer of the file. */
         public static final int FOPEN_PARALLEL_DIRECT_WRITES = 64;
         /** read/write/mmap of this open go to the backing file named by {@link #BACKING_ID}. */

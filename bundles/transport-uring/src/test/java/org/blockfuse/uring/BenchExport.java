@@ -38,11 +38,11 @@ public final class BenchExport {
         Map<String, String> options = new HashMap<>();
         boolean passthrough = false;
         boolean statistics = true;
-        boolean directIo = false;
+        boolean directIo = true; // the product's default (fuse-cache=direct)
         for (int i = 3; i < args.length; i++) {
             String[] kv = args[i].split("=", 2);
             if (kv[0].equals("fuse-cache")) {
-                directIo = kv.length > 1 && kv[1].equals("direct");
+                directIo = !(kv.length > 1 && kv[1].equals("page"));
                 continue;
             }
             if (kv[0].equals("statistics")) {

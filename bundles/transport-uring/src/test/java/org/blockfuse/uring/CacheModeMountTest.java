@@ -75,6 +75,14 @@ class CacheModeMountTest {
                 assertEquals(0, reads, "page cache: repeated reads are served by the kernel");
             }
         }
+        // and the page cache survives a new open (FOPEN_KEEP_CACHE): reopening costs no READ
+        ExportStatistics beforeReopen = e.statistics();
+        try (RandomAccessFile f = new RandomAccessFile(file.toFile(), "r")) {
+            byte[] b = new byte[4096];
+            f.seek(40L * MIB);
+            f.readFully(b);
+        }
+        assertEquals(direct ? 1 : 0, e.statistics().reads() - beforeReopen.reads(), "a read after reopening");
 
         // a shared writable mapping works and its bytes reach the image (in a child process, so the
         // mapping is gone when it exits: a JVM cannot unmap a MappedByteBuffer, which would hold the mount)

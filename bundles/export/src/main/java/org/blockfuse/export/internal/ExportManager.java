@@ -443,7 +443,7 @@ public final class ExportManager implements ExportService {
         }
         boolean passthrough = noPassthrough == null && !passthroughMode.equals("off");
         ExportPolicy policy = new ExportPolicy(spec.writable(), spec.growable(), allowOther, Libc.getuid(), Libc.getgid(),
-                passthrough, spec.options().getOrDefault("fuse-cache", "page").equals("direct"));
+                passthrough, !spec.options().getOrDefault("fuse-cache", "direct").equals("page"));
         e.epoch++;
         try {
             e.live = FuseExport.start(spec.name(), backend, spec.mountpoint(), policy, spec.image().toString(),
@@ -802,28 +802,26 @@ public final class ExportManager implements ExportService {
 
     @Override
     public Optional<ConnectionDetails> details(String name) {
-        ExportLifecycle e = exports.get(name);
-        FuseExport l = e == null ? null : e.live;
-        if (l == null) {
-            return Optional.empty();
-        }
-        try {
-            return Optional.of(l.details());
-        } catch (RuntimeException ex) {
-            return Optional.empty(); // stopped under us
-        }
+        return fromLive(name, FuseExport::details);
     }
 
     @Override
     public Optional<OpenFilesInfo> openFiles(String name) {
+        return fromLive(name, l -> {
+            int n = l.openFiles();
+            return new OpenFilesInfo(n, n == 0 && l.draining() == 0 ? "" : l.openBy());
+        });
+    }
+
+    /** {@code read} of the export's live connection; empty when it is not active or stops while read. */
+    private <T> Optional<T> fromLive(String name, java.util.function.Function<FuseExport, T> read) {
         ExportLifecycle e = exports.get(name);
         FuseExport l = e == null ? null : e.live;
         if (l == null) {
             return Optional.empty();
         }
         try {
-            int n = l.openFiles();
-            return Optional.of(new OpenFilesInfo(n, n == 0 && l.draining() == 0 ? "" : l.openBy()));
+            return Optional.of(read.apply(l));
         } catch (RuntimeException ex) {
             return Optional.empty(); // stopped under us
         }

@@ -413,8 +413,10 @@ public final class ExportHandler implements RequestHandler {
         }
         reply.putLong(OpenOut.FH, 0);
         int id = backingId;
+        // page cache: kept across opens (every write reaches the file through this connection, which
+        // updates the cache, so nothing makes it stale; otherwise each open would drop it)
         int openFlags = OpenOut.FOPEN_PARALLEL_DIRECT_WRITES | (id > 0 ? OpenOut.FOPEN_PASSTHROUGH
-                : policy.directIo() ? OpenOut.FOPEN_DIRECT_IO : 0);
+                : policy.directIo() ? OpenOut.FOPEN_DIRECT_IO : OpenOut.FOPEN_KEEP_CACHE);
         reply.putInt(OpenOut.OPEN_FLAGS, openFlags);
         reply.putInt(OpenOut.BACKING_ID, id);
         if (id > 0) {
