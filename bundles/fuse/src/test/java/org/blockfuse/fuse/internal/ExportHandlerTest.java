@@ -103,7 +103,14 @@ class ExportHandlerTest {
         ExportHandler h = handler(b, false, false, false);
         assertEquals(-Errno.EACCES, call(h, request(Op.OPEN, a -> a.putInt(FuseAbi.OpenIn.FLAGS, 2), new byte[0])));
         assertEquals(FuseAbi.OpenOut.SIZE, call(h, request(Op.OPEN, a -> a.putInt(FuseAbi.OpenIn.FLAGS, 0), new byte[0])));
-        assertEquals(FuseAbi.OpenOut.FOPEN_PARALLEL_DIRECT_WRITES, reply.getInt(FuseAbi.OpenOut.OPEN_FLAGS));
+        // fuse-cache=page: the page cache is kept across opens
+        assertEquals(FuseAbi.OpenOut.FOPEN_PARALLEL_DIRECT_WRITES | FuseAbi.OpenOut.FOPEN_KEEP_CACHE,
+                reply.getInt(FuseAbi.OpenOut.OPEN_FLAGS));
+        ExportHandler direct = new ExportHandler("t", b, new ExportPolicy(false, false, false, 1000, 1000, false, true),
+                violations::add);
+        assertEquals(FuseAbi.OpenOut.SIZE, call(direct, request(Op.OPEN, a -> a.putInt(FuseAbi.OpenIn.FLAGS, 0), new byte[0])));
+        assertEquals(FuseAbi.OpenOut.FOPEN_PARALLEL_DIRECT_WRITES | FuseAbi.OpenOut.FOPEN_DIRECT_IO,
+                reply.getInt(FuseAbi.OpenOut.OPEN_FLAGS), "fuse-cache=direct");
         assertEquals(-Errno.EACCES, call(h, write(0, new byte[] { 1 })));
         assertEquals(-Errno.EACCES, call(h, request(Op.SETATTR, a -> a.putInt(0, FuseAbi.SetattrIn.FATTR_SIZE).putLong(16, 5), new byte[0])));
         assertEquals(-Errno.EROFS, call(h, request(Op.SETATTR, a -> a.putInt(0, FuseAbi.SetattrIn.FATTR_MODE).putInt(68, 0100600), new byte[0])));
