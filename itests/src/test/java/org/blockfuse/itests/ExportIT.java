@@ -616,6 +616,35 @@ public class ExportIT extends KarafSupport {
         return true;
     }
 
+    /** A removal that has to wait for a client says so first: which file, held by whom, for how long. */
+    @Test
+    public void removalWaitingForAnOpenFileSaysWhatItWaitsFor() throws Exception {
+        Path dir = workDir("notice");
+        Path image = newImage(dir, "n.raw");
+        Path mount = dir.resolve("n.img");
+        run("blockfuse:export-add --writable notice " + image + " " + mount);
+        awaitState("notice", "active", 30);
+        FileChannel held = FileChannel.open(mount, StandardOpenOption.READ);
+        Thread closer = new Thread(() -> {
+            try {
+                Thread.sleep(1500); // the client finishes while the removal waits
+                held.close();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+        closer.start();
+        long started = System.nanoTime();
+        String out = run("blockfuse:export-remove notice");
+        long tookMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - started);
+        closer.join();
+        assertTrue(out, out.matches("(?s).*notice: 1 file is open \\(java\\[\\d+\\] fd \\d+\\); the removal waits up to 10 s.*"));
+        assertTrue(out, out.contains("Export notice removed"));
+        assertTrue("the removal ended when the client closed, not at the end of the grace: " + tookMillis + " ms",
+                tookMillis < 9000);
+        assertFalse(isMounted(mount));
+    }
+
     @Test
     public void stoppingTheTransportBundleStopsItsExportsAndStartingItBringsThemBack() throws Exception {
         Path dir = workDir("feature");

@@ -57,7 +57,8 @@ class OptionCatalogTest {
         c.check(spec(Map.of("cache", "none", "workers", "3", "restart", "never", "drain-grace", "5", "create", "1G")), raw);
         ExportException e = assertThrows(ExportException.class, () -> c.check(spec(Map.of("writeable", "true")), raw));
         assertEquals("export n: unknown key 'writeable' (known for raw: allow-other, cache, create, drain-grace, format, "
-                + "growable, image, mountpoint, name, passthrough, restart, transport, workers, writable)", e.getMessage());
+                + "fuse-cache, growable, image, mountpoint, name, passthrough, restart, statistics, transport, workers, "
+                + "writable)", e.getMessage());
         // a qcow2 key is not a raw key
         assertTrue(assertThrows(ExportException.class, () -> c.check(spec(Map.of("snapshot", "s1")), raw)).getMessage()
                 .startsWith("export n: unknown key 'snapshot'"));
@@ -84,6 +85,6 @@ class OptionCatalogTest {
         c.transportArrived(LEGACY_LIKE);
         assertTrue(c.known(null).containsKey("workers"));
         List<String> keys = c.all(List.of(new RawBackendFactory())).stream().map(OptionSpec::key).toList();
-        assertEquals(List.of("restart", "passthrough", "drain-grace", "cache", "create", "workers"), keys);
+        assertEquals(List.of("restart", "passthrough", "drain-grace", "fuse-cache", "statistics", "cache", "create", "workers"), keys);
     }
 }
