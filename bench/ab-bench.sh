@@ -13,6 +13,8 @@
 #   --a / --b   transport then key=value options for BenchExport (default: io_uring vs io_uring statistics=off)
 #   --configs   jobs x iodepth, randrw 70/30 4 KiB libaio (O_DIRECT unless --buffered)
 #   --rw/--bs   another fio pattern; --span: the part of the 1 GiB image fio uses (a hot set)
+#   --a-classes DIR  classes that come first on side A's class path (another build of a module:
+#               compare code, not only settings, e.g. DIR = a worktree's bundles/transport-uring/target/classes)
 # Needs root, fio, Java 17, Maven (offline). Stops both servers and removes both mounts on exit.
 set -euo pipefail
 
@@ -23,6 +25,7 @@ CONFIGS="1x1 4x1 1x64 4x64"
 A="io_uring"
 B="io_uring statistics=off"
 DIRECT=1
+A_CLASSES=""
 RW=randrw
 BS=4k
 SPAN=1G
@@ -37,6 +40,7 @@ while [ $# -gt 0 ]; do
     --rw) RW=$2; shift ;;
     --bs) BS=$2; shift ;;
     --span) SPAN=$2; shift ;;
+    --a-classes) A_CLASSES=$2; shift ;;
     -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -71,7 +75,9 @@ start() { # side transport [key=value...]
   MNT[$side]=/tmp/ab-bench-$$-$side.img
   touch "${MNT[$side]}"
   mkfifo "$WORK/ctl-$side"
-  java -Xmx512m -cp "$CP" org.blockfuse.uring.BenchExport "$transport" "$IMG" "${MNT[$side]}" cache=none "$@" \
+  local cp=$CP
+  if [ "$side" = a ] && [ -n "$A_CLASSES" ]; then cp="$A_CLASSES:$CP"; fi
+  java -Xmx512m -cp "$cp" org.blockfuse.uring.BenchExport "$transport" "$IMG" "${MNT[$side]}" cache=none "$@" \
       < "$WORK/ctl-$side" > "$WORK/$side.out" 2> "$WORK/$side.err" &
   PID[$side]=$!
   eval "exec ${FD[$side]}> \"$WORK/ctl-$side\""
@@ -94,7 +100,7 @@ start b $B
 LOAD_BEFORE=$(loadavg)
 
 {
-  echo "### A/B: A = $A, B = $B; $RW (70/30 if mixed) bs=$BS over $SPAN, direct=$DIRECT libaio, ${RUNTIME}s runs, $PAIRS pairs, image on /dev/shm"
+  echo "### A/B: A = $A${A_CLASSES:+ (classes from $A_CLASSES first)}, B = $B; $RW (70/30 if mixed) bs=$BS over $SPAN, direct=$DIRECT libaio, ${RUNTIME}s runs, $PAIRS pairs, image on /dev/shm"
   echo
   echo "load average before: $LOAD_BEFORE"
   echo
