@@ -616,6 +616,46 @@ public class ExportIT extends KarafSupport {
         return true;
     }
 
+    /** log:set DEBUG org.blockfuse.fuse traces every request: opcode, unique, offset, length, result, microseconds. */
+    @Test
+    public void debugLoggingTracesEachRequest() throws Exception {
+        Path dir = workDir("trace");
+        Path image = newImage(dir, "t.raw");
+        Path mount = dir.resolve("t.img");
+        run("blockfuse:export-add --writable trace " + image + " " + mount);
+        try {
+            awaitState("trace", "active", 30);
+            run("log:set DEBUG org.blockfuse.fuse");
+            try {
+                // pax-logging applies a level asynchronously: read block after block until one is traced
+                assertTrue("no READ was traced within 20 s of log:set DEBUG", tracedWithin(mount, 1, 20, true));
+            } finally {
+                run("log:set INFO org.blockfuse.fuse");
+            }
+            // and once INFO is applied, requests leave no line again
+            assertTrue("READs still traced 20 s after log:set INFO", tracedWithin(mount, 5000, 20, false));
+        } finally {
+            run("blockfuse:export-remove trace");
+        }
+    }
+
+    /**
+     * Reads 4 KiB blocks (O_DIRECT, a new block each round, from {@code firstBlock}) until a read's trace
+     * line shows up ({@code wanted} true) or a read leaves none ({@code wanted} false); bounded.
+     */
+    private boolean tracedWithin(Path mount, int firstBlock, int seconds, boolean wanted) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(seconds);
+        for (int block = firstBlock; System.nanoTime() < deadline; block++) {
+            exec("dd", "if=" + mount, "of=/dev/null", "bs=4096", "count=1", "skip=" + block, "iflag=direct", "status=none");
+            String line = "trace: READ unique \\d+ offset " + block * 4096L + " length 4096 -> 4096 bytes in \\d+ us";
+            boolean traced = waitUntil(() -> java.util.regex.Pattern.compile(line).matcher(run("log:display -n 200")).find(), 1);
+            if (traced == wanted) {
+                return true;
+            }
+        }
+        return false;
+    }
+
     /** A removal that has to wait for a client says so first: which file, held by whom, for how long. */
     @Test
     public void removalWaitingForAnOpenFileSaysWhatItWaitsFor() throws Exception {
