@@ -487,6 +487,15 @@ public class ExportIT extends KarafSupport {
         }
     }
 
+    /** Adds writable raw export NAME of a fresh 64 MiB image in its own work folder; returns its mountpoint. */
+    private Path addRawExport(String name, String options) throws Exception {
+        Path dir = workDir(name);
+        Path image = newImage(dir, name + ".raw");
+        Path mount = dir.resolve(name + ".img");
+        run("blockfuse:export-add --writable " + options + name + " " + image + " " + mount);
+        return mount;
+    }
+
     /** export-stats NAME --no-format: the totals row (15 fields, the first the name) as numbers where they are. */
     private String[] statsRow(String name) throws Exception {
         String out = run("blockfuse:export-stats --no-format " + name);
@@ -516,12 +525,8 @@ public class ExportIT extends KarafSupport {
         return out;
     }
 
-    private static void awaitMBean(MBeanServer server, ObjectName name) throws InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(15);
-        while (!server.isRegistered(name)) {
-            assertTrue(name + " was never registered", System.nanoTime() < deadline);
-            Thread.sleep(100);
-        }
+    private static void awaitMBean(MBeanServer server, ObjectName name) throws Exception {
+        assertTrue(name + " was never registered", waitUntil(() -> server.isRegistered(name), 15));
     }
 
     /**
@@ -532,11 +537,8 @@ public class ExportIT extends KarafSupport {
     public void statisticsMoveExactlyWithKnownIoInTheShellAndOverJmx() throws Exception {
         MBeanServer server = ManagementFactory.getPlatformMBeanServer();
         for (String transport : transports()) {
-            Path dir = workDir("stats-" + transport);
-            Path image = newImage(dir, "s.raw");
-            Path mount = dir.resolve("s.img");
             String name = "st-" + transport.replace('_', '-');
-            run("blockfuse:export-add --writable --transport " + transport + " " + name + " " + image + " " + mount);
+            Path mount = addRawExport(name, "--transport " + transport + " ");
             try {
                 awaitState(name, "active", 30);
                 ObjectName bean = new ObjectName("org.blockfuse:type=export,name=" + name);
@@ -619,10 +621,7 @@ public class ExportIT extends KarafSupport {
     /** log:set DEBUG org.blockfuse.fuse traces every request: opcode, unique, offset, length, result, microseconds. */
     @Test
     public void debugLoggingTracesEachRequest() throws Exception {
-        Path dir = workDir("trace");
-        Path image = newImage(dir, "t.raw");
-        Path mount = dir.resolve("t.img");
-        run("blockfuse:export-add --writable trace " + image + " " + mount);
+        Path mount = addRawExport("trace", "");
         try {
             awaitState("trace", "active", 30);
             run("log:set DEBUG org.blockfuse.fuse");
@@ -659,10 +658,7 @@ public class ExportIT extends KarafSupport {
     /** A removal that has to wait for a client says so first: which file, held by whom, for how long. */
     @Test
     public void removalWaitingForAnOpenFileSaysWhatItWaitsFor() throws Exception {
-        Path dir = workDir("notice");
-        Path image = newImage(dir, "n.raw");
-        Path mount = dir.resolve("n.img");
-        run("blockfuse:export-add --writable notice " + image + " " + mount);
+        Path mount = addRawExport("notice", "");
         awaitState("notice", "active", 30);
         FileChannel held = FileChannel.open(mount, StandardOpenOption.READ);
         Thread closer = new Thread(() -> {

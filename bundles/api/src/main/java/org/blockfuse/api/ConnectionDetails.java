@@ -10,7 +10,9 @@ import java.util.List;
  * @param layout       the transport's layout, e.g. "2 queues x 16"
  * @param passthrough  "on (backing id N)" or "off: why"
  * @param draining     earlier connections still serving files opened before a switch
+ * @param queues       the serving transport's queues now
  */
 public record ConnectionDetails(int connection, int minor, int maxWrite, int maxPages, List<String> flags,
-        String transport, String layout, String passthrough, int draining, int openFiles, int waiting) {
+        String transport, String layout, String passthrough, int draining, int openFiles, int waiting,
+        List<QueueStatistics> queues) {
 }

@@ -248,7 +248,8 @@ public final class FuseExport implements AutoCloseable {
         TransportSession s = c.session();
         return new ConnectionDetails(c.connectionId(), init.minor(), init.maxWrite(), init.maxPages(),
                 FuseAbi.InitFlags.names(init.flags()), s == null ? "" : s.transport(), s == null ? "" : s.describe(),
-                c.passthroughState(), draining(), c.exportHandler().openFiles(), c.waiting());
+                c.passthroughState(), draining(), c.exportHandler().openFiles(), c.waiting(),
+                s == null ? List.of() : s.queues());
     }
 
     /** Ends the serving connection at once, as an operator's abort through fusectl would. */

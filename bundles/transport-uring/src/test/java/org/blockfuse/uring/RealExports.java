@@ -21,6 +21,7 @@ import org.blockfuse.api.BlockBackend;
 import org.blockfuse.api.FuseTransport;
 import org.blockfuse.fuse.ExportPolicy;
 import org.blockfuse.fuse.FuseExport;
+import org.blockfuse.fuse.RequestStats;
 import org.blockfuse.fuse.MountTable;
 import org.blockfuse.legacy.LegacyTransport;
 import org.blockfuse.nativeio.Libc;
@@ -79,15 +80,16 @@ final class RealExports implements AutoCloseable {
     /** Mounts {@code backend} at {@code target} with {@code policy} over the named transport. */
     FuseExport start(String name, BlockBackend backend, Path target, ExportPolicy policy, String transport,
             Map<String, String> options) throws IOException {
-        FuseExport e = FuseExport.start(name, backend, target, policy,
-                name, options, transport(transport), reason -> halts.add(name + ": " + reason));
-        exports.add(e);
-        return e;
+        return start(name, backend, target, policy, transport, options, new RequestStats(true));
     }
 
-    /** Takes an export started elsewhere into this rig, to be closed with it. */
-    void adopt(FuseExport e) {
+    /** As above, recording into {@code stats}. */
+    FuseExport start(String name, BlockBackend backend, Path target, ExportPolicy policy, String transport,
+            Map<String, String> options, RequestStats stats) throws IOException {
+        FuseExport e = FuseExport.start(name, backend, target, policy, name, options, transport(transport),
+                (generation, reason) -> halts.add(name + ": " + reason), stats);
         exports.add(e);
+        return e;
     }
 
     /** Closes one export now (close() then skips it). */

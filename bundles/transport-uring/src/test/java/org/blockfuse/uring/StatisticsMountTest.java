@@ -48,11 +48,8 @@ class StatisticsMountTest {
     private FuseExport start(String transport, RequestStats stats) throws Exception {
         Path image = RealExports.sparseImage(dir.resolve("stats.raw"), SIZE);
         FaultyBackend backend = new FaultyBackend(RealExports.raw(image), List.of(BAD_READS));
-        FuseExport e = FuseExport.start("stats-" + transport, backend, dir.resolve("stats.img"),
-                new ExportPolicy(true, false, true, 0, 0), "stats", Map.of(), RealExports.transport(transport),
-                (generation, reason) -> rig.halts.add(reason), stats);
-        rig.adopt(e);
-        return e;
+        return rig.start("stats-" + transport, backend, dir.resolve("stats.img"), new ExportPolicy(true, false, true, 0, 0),
+                transport, Map.of(), stats);
     }
 
     /**

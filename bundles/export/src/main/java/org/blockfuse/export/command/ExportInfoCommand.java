@@ -15,7 +15,6 @@ import org.apache.karaf.shell.support.table.ShellTable;
 import org.blockfuse.api.ConnectionDetails;
 import org.blockfuse.api.ExportInfo;
 import org.blockfuse.api.ExportService;
-import org.blockfuse.api.ExportStatistics;
 import org.blockfuse.api.QueueStatistics;
 import org.blockfuse.export.command.completers.ExportNameCompleter;
 
@@ -62,10 +61,7 @@ public class ExportInfoCommand implements Action {
             row(t, "open files", c.openFiles());
             row(t, "waiting", c.waiting());
             row(t, "draining connections", c.draining());
-        }
-        Optional<ExportStatistics> s = service.statistics(name);
-        if (s.isPresent()) {
-            for (QueueStatistics q : s.get().queues()) {
+            for (QueueStatistics q : c.queues()) {
                 row(t, "queue " + q.queue(), q.transport() + " depth " + q.depth() + ", busy " + q.busy() + ", served "
                         + q.served() + ", offloads " + q.offloads());
             }

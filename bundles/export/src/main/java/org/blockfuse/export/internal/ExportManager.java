@@ -789,15 +789,8 @@ public final class ExportManager implements ExportService {
         if (e == null) {
             return Optional.empty();
         }
-        FuseExport l = e.live;
-        if (l != null) {
-            try {
-                return Optional.of(l.statistics());
-            } catch (RuntimeException ex) {
-                // stopped under us: report what was recorded, without queues
-            }
-        }
-        return Optional.of(e.stats.snapshot(name, 0, 0, List.of()));
+        // not active (or stopped under us): what was recorded, without queues
+        return fromLive(name, FuseExport::statistics).or(() -> Optional.of(e.stats.snapshot(name, 0, 0, List.of())));
     }
 
     @Override

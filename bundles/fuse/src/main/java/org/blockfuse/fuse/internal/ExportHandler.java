@@ -231,23 +231,23 @@ public final class ExportHandler implements RequestHandler {
     private int dispatch(int opcode, ByteBuffer header, ByteBuffer args, ByteBuffer payload, ByteBuffer reply,
             long arrivedNanos) {
         requests.increment();
-        if (stats == null) {
-            if (!LOG.isDebugEnabled()) {
-                return serve(opcode, header, args, payload, reply);
-            }
-            int result = serve(opcode, header, args, payload, reply);
-            trace(opcode, header, args, result, arrivedNanos);
-            return result;
+        boolean tracing = LOG.isDebugEnabled();
+        if (stats == null && !tracing) {
+            return serve(opcode, header, args, payload, reply);
         }
-        stats.begin();
+        if (stats != null) {
+            stats.begin();
+        }
         int result = RequestHandler.NO_REPLY;
         try {
             result = serve(opcode, header, args, payload, reply);
         } finally {
-            int bytes = result <= 0 ? 0 : opcode == Op.READ ? result : opcode == Op.WRITE ? args.getInt(WriteIn.SIZE_FIELD) : 0;
-            stats.end(opcode, result, bytes, arrivedNanos);
+            if (stats != null) {
+                int bytes = result <= 0 ? 0 : opcode == Op.READ ? result : opcode == Op.WRITE ? args.getInt(WriteIn.SIZE_FIELD) : 0;
+                stats.end(opcode, result, bytes, arrivedNanos);
+            }
         }
-        if (LOG.isDebugEnabled()) {
+        if (tracing) {
             trace(opcode, header, args, result, arrivedNanos);
         }
         return result;

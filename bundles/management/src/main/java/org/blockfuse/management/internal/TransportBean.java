@@ -26,7 +26,8 @@ final class TransportBean implements TransportMXBean {
         long[] sum = new long[4]; // exports, served, busy, offloads
         for (ExportInfo e : service.list()) {
             boolean counted = false;
-            for (QueueStatistics q : service.statistics(e.name()).map(s -> s.queues()).orElse(java.util.List.of())) {
+            // the connection's details carry the queues without the latency histogram's fold and copy
+            for (QueueStatistics q : service.details(e.name()).map(d -> d.queues()).orElse(java.util.List.of())) {
                 if (!q.transport().equals(name)) {
                     continue;
                 }
