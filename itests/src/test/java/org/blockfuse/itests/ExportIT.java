@@ -624,18 +624,36 @@ public class ExportIT extends KarafSupport {
         Path mount = addRawExport("trace", "");
         try {
             awaitState("trace", "active", 30);
-            run("log:set DEBUG org.blockfuse.fuse");
+            setLogLevel("DEBUG");
             try {
                 // pax-logging applies a level asynchronously: read block after block until one is traced
                 assertTrue("no READ was traced within 20 s of log:set DEBUG", tracedWithin(mount, 1, 20, true));
             } finally {
-                run("log:set INFO org.blockfuse.fuse");
+                setLogLevel("INFO");
             }
             // and once INFO is applied, requests leave no line again
             assertTrue("READs still traced 20 s after log:set INFO", tracedWithin(mount, 5000, 20, false));
         } finally {
             run("blockfuse:export-remove trace");
         }
+    }
+
+    /**
+     * log:set LEVEL org.blockfuse.fuse. Karaf refuses it ("Unrecognized configuration") until
+     * fileinstall has put etc/org.ops4j.pax.logging.cfg into ConfigAdmin, which early in a run it may not have yet.
+     */
+    private void setLogLevel(String level) throws Exception {
+        String[] failure = {""};
+        boolean set = waitUntil(() -> {
+            try {
+                run("log:set " + level + " org.blockfuse.fuse");
+                return true;
+            } catch (IllegalStateException e) {
+                failure[0] = e.getMessage();
+                return false;
+            }
+        }, 30);
+        assertTrue("log:set " + level + " was refused for 30 s: " + failure[0], set);
     }
 
     /**
