@@ -81,6 +81,14 @@ public interface BlockBackend extends AutoCloseable {
         return false;
     }
 
+    /**
+     * How the backend reaches its image, for export-list, when that can change while the export
+     * runs (a network backend: its server and connections); empty for local images.
+     */
+    default String describeConnection() {
+        return "";
+    }
+
     @Override
     void close() throws IOException;
 

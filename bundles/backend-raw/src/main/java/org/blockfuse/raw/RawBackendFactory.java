@@ -48,7 +48,7 @@ public final class RawBackendFactory implements BlockBackendFactory {
 
     @Override
     public BlockBackend open(BackendRequest request) throws IOException {
-        Path image = request.image().toAbsolutePath().normalize();
+        Path image = request.imagePath().toAbsolutePath().normalize();
         // options first: a bad value is refused before anything is created, and even when the image exists
         String cache = request.option("cache", "writeback");
         if (!cache.equals("none") && !cache.equals("writeback")) {

@@ -29,7 +29,7 @@ public final class Qcow2BackendFactory implements BlockBackendFactory {
         if (request.writable()) {
             throw new ImageException("qcow2 images are exported read-only; drop --writable");
         }
-        return Qcow2Backend.open(request.image(), OpenOptions.parse(request.options()));
+        return Qcow2Backend.open(request.imagePath(), OpenOptions.parse(request.options()));
     }
 
     @Override

@@ -30,7 +30,8 @@ public class ExportAddCommand implements Action {
     @Argument(index = 0, name = "name", required = true, description = "Export name (letters, digits, '.', '_', '-').")
     String name;
 
-    @Argument(index = 1, name = "image", required = true, description = "Absolute path of the image file or block device.")
+    @Argument(index = 1, name = "image", required = true, description = "Absolute path of the image file or block device; for --format nbd the server's URI: "
+            + "nbd://HOST[:PORT]/NAME or nbd+unix:///NAME?socket=PATH.")
     @Completion(FileCompleter.class)
     String image;
 
@@ -38,7 +39,8 @@ public class ExportAddCommand implements Action {
     @Completion(FileCompleter.class)
     String mountpoint;
 
-    @Option(name = "--format", aliases = "-f", description = "Image format: raw (read-write capable) or qcow2 (read-only). Default raw.")
+    @Option(name = "--format", aliases = "-f", description = "Image format: raw (read-write capable), qcow2 (read-only) or nbd (a disk on an NBD server; "
+            + "read-write unless the server is read-only). Default raw.")
     @Completion(FormatCompleter.class)
     String format = "raw";
 
@@ -97,7 +99,7 @@ public class ExportAddCommand implements Action {
         if (allowCorrupt) {
             options.put("allow-corrupt", "true");
         }
-        ExportInfo info = service.add(new ExportSpec(name, Path.of(image), format, Path.of(mountpoint), writable, growable,
+        ExportInfo info = service.add(new ExportSpec(name, image, format, Path.of(mountpoint), writable, growable,
                 allowOther, transport, options));
         System.out.println("Export " + info.name() + " mounted at " + info.mountpoint() + " via " + info.transport());
         return null;

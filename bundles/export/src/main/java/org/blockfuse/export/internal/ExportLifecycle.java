@@ -172,7 +172,9 @@ final class ExportLifecycle {
         long size = l == null ? -1 : l.backend().size();
         String t = l == null ? transport : transport + " (" + l.session().describe() + ")"
                 + (l.passthrough().startsWith("on") ? " + passthrough" : "");
+        // a network backend says how it reaches its server (connections up, reconnecting) while active
+        String how = l == null || !detail.isEmpty() ? "" : l.backend().describeConnection();
         return new ExportInfo(spec.name(), spec.image(), spec.format(), size, spec.mountpoint(), t,
-                spec.writable(), spec.growable(), state, detail);
+                spec.writable(), spec.growable(), state, how.isEmpty() ? detail : how);
     }
 }

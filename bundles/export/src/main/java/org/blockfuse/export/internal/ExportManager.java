@@ -446,7 +446,7 @@ public final class ExportManager implements ExportService {
                 passthrough, !spec.options().getOrDefault("fuse-cache", "direct").equals("page"));
         e.epoch++;
         try {
-            e.live = FuseExport.start(spec.name(), backend, spec.mountpoint(), policy, spec.image().toString(),
+            e.live = FuseExport.start(spec.name(), backend, spec.mountpoint(), policy, spec.image(),
                     spec.options(), transport, (generation, reason) -> onWorkerLater(() -> halted(e, generation, reason)),
                     e.stats);
         } catch (IOException | RuntimeException | LinkageError ex) {

@@ -71,7 +71,7 @@ final class ExportSpecs {
                 options.put(key, v);
             }
         }
-        return new ExportSpec(name, Path.of(image), string(props, FORMAT, "raw"), Path.of(mountpoint),
+        return new ExportSpec(name, image, string(props, FORMAT, "raw"), Path.of(mountpoint),
                 bool(props, WRITABLE, name), bool(props, GROWABLE, name), string(props, ALLOW_OTHER, "auto"),
                 string(props, TRANSPORT, "auto"), options);
     }
@@ -79,7 +79,7 @@ final class ExportSpecs {
     static Dictionary<String, Object> toProperties(ExportSpec spec, String fileName) {
         Hashtable<String, Object> d = new Hashtable<>();
         d.put(NAME, spec.name());
-        d.put(IMAGE, spec.image().toString());
+        d.put(IMAGE, spec.image());
         d.put(FORMAT, spec.format());
         d.put(MOUNTPOINT, spec.mountpoint().toString());
         d.put(WRITABLE, Boolean.toString(spec.writable()));

@@ -13,6 +13,7 @@ import org.blockfuse.api.BlockBackendFactory;
 import org.blockfuse.api.ExportException;
 import org.blockfuse.api.ExportSpec;
 import org.blockfuse.api.FuseTransport;
+import org.blockfuse.api.ImageException;
 
 /**
  * Checks an export request before anything is written or mounted, so a bad request leaves
@@ -58,12 +59,23 @@ final class ExportValidator {
             }
         }
         options.check(spec, factory); // every key owned by someone, every value as its owner declares
-        checkImage(spec);
+        if (factory.imageIsPath()) {
+            checkImage(spec);
+        } else {
+            if (spec.growable()) {
+                throw new ExportException(spec.format() + " exports have the server's fixed size; drop --growable");
+            }
+            try {
+                factory.checkLocation(spec.image(), spec.writable());
+            } catch (ImageException e) {
+                throw new ExportException(e.getMessage());
+            }
+        }
         checkMountpoint(spec);
     }
 
     private static void checkImage(ExportSpec spec) throws ExportException {
-        Path image = spec.image();
+        Path image = spec.imagePath();
         if (!image.isAbsolute()) {
             throw new ExportException("image path " + image + " must be absolute");
         }
@@ -107,20 +119,31 @@ final class ExportValidator {
      */
     static void checkClashes(ExportSpec spec, Collection<ExportSpec> others) throws ExportException {
         Path mp = CanonicalPaths.mountpoint(spec.mountpoint());
-        Path image = CanonicalPaths.image(spec.image());
+        Path image = isPath(spec.image()) ? CanonicalPaths.image(spec.imagePath()) : null;
         for (ExportSpec other : others) {
             Path otherMp = CanonicalPaths.mountpointOrAsGiven(other.mountpoint());
             if (otherMp.equals(mp)) {
                 throw new ExportException("mountpoint " + spec.mountpoint() + " is already used by export " + other.name()
                         + (spec.mountpoint().equals(other.mountpoint()) ? "" : " (as " + other.mountpoint() + ")"));
             }
+            if (image == null) {
+                continue; // a network image cannot be a mountpoint, nor a mountpoint an export's URI
+            }
             if (otherMp.equals(image)) {
                 throw new ExportException("image " + spec.image() + " is the mountpoint of export " + other.name()
                         + "; export its image " + other.image() + " instead");
             }
-            if (CanonicalPaths.imageOrAsGiven(other.image()).equals(mp) && !image.equals(mp)) {
+            if (isPath(other.image()) && CanonicalPaths.imageOrAsGiven(other.imagePath()).equals(mp)
+                    && !image.equals(mp)) {
                 throw new ExportException("mountpoint " + spec.mountpoint() + " is the image of export " + other.name());
             }
         }
+    }
+
+    private static final Pattern URI_SCHEME = Pattern.compile("[A-Za-z][A-Za-z0-9+.-]*://.*");
+
+    /** Whether an image location is a path rather than a URI such as nbd://host/name. */
+    private static boolean isPath(String image) {
+        return !URI_SCHEME.matcher(image).matches();
     }
 }

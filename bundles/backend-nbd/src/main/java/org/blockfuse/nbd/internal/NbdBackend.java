@@ -1,0 +1,391 @@
+package org.blockfuse.nbd.internal;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.Lock;
+import java.util.concurrent.locks.ReentrantReadWriteLock;
+
+import org.blockfuse.api.BlockBackend;
+import org.blockfuse.api.ImageException;
+
+/**
+ * An export on an NBD server, as a block backend. Requests are split to the server's maximum
+ * payload and aligned to its minimum block size (an unaligned write becomes read-modify-write of
+ * the blocks it touches, exclusive against other writes so no update is lost). Allocation comes
+ * from base:allocation block status when the server has it.
+ */
+public final class NbdBackend implements BlockBackend {
+    /** Requests without payload (zeroing) are split at this many bytes: well inside the 32-bit length. */
+    private static final long MAX_NO_PAYLOAD = 1L << 30;
+    /** allocatedBytes walks at most this many block-status replies; the rest counts as allocated. */
+    private static final int MAX_STATUS_WALK = 256;
+    private static final long ALLOCATED_TTL_NANOS = TimeUnit.SECONDS.toNanos(2);
+    private static final int ZERO_CHUNK = 1 << 20;
+
+    private final NbdClient client;
+    private final ExportFacts facts;
+    private final boolean writable;
+    private final int align;
+    private final int maxPayload;
+    /** Only when the server needs aligned requests: read-modify-write exclusive, aligned writes shared. */
+    private final ReentrantReadWriteLock rmw;
+    /** Bumped by every change to the image, so cached allocation is known to be stale. */
+    private final AtomicLong changes = new AtomicLong();
+    private volatile StatusRun lastStatus;
+    private volatile Allocated allocated;
+
+    /** The descriptors of one BLOCK_STATUS reply, starting at {@code offset}, as of {@code changes}. */
+    private record StatusRun(long offset, int[] descriptors, long changes) {
+    }
+
+    private record Allocated(long bytes, long changes, long atNanos) {
+    }
+
+    /**
+     * Connects to the export at {@code uri}.
+     * @throws ImageException when the server cannot be reached, refuses the export, or exports it
+     *                        read-only while writes were asked for
+     */
+    public static NbdBackend open(NbdUri uri, boolean writable, NbdOptions options) throws IOException {
+        NbdClient client = NbdClient.open(uri, options);
+        if (writable && client.facts.readOnly()) {
+            client.close();
+            throw new ImageException("nbd server " + uri.server() + " exports it read-only; export it without --writable");
+        }
+        return new NbdBackend(client, writable);
+    }
+
+    private NbdBackend(NbdClient client, boolean writable) {
+        this.client = client;
+        this.facts = client.facts;
+        this.writable = writable;
+        this.align = facts.minBlock();
+        long max = Math.min(Integer.toUnsignedLong(facts.maxPayload()), NbdWire.DEFAULT_MAX_PAYLOAD);
+        this.maxPayload = (int) (max - max % align);
+        this.rmw = align > 1 ? new ReentrantReadWriteLock() : null;
+    }
+
+    @Override
+    public long size() {
+        return facts.size();
+    }
+
+    @Override
+    public boolean writable() {
+        return writable;
+    }
+
+    @Override
+    public long allocatedBytes() throws IOException {
+        Allocated a = allocated;
+        long now = System.nanoTime();
+        if (a != null && (a.changes == changes.get() || now - a.atNanos < ALLOCATED_TTL_NANOS)) {
+            return a.bytes;
+        }
+        if (facts.allocationContext() < 0) {
+            return facts.size();
+        }
+        long stamp = changes.get();
+        long bytes = 0;
+        long pos = 0;
+        for (int walked = 0; pos < facts.size(); walked++) {
+            if (walked == MAX_STATUS_WALK) {
+                bytes += facts.size() - pos; // a map too fragmented to walk for a stat(): count the rest as used
+                break;
+            }
+            StatusRun run = status(pos);
+            long at = run.offset;
+            for (int i = 0; i < run.descriptors.length && at < facts.size(); i += 2) {
+                long len = Math.min(Integer.toUnsignedLong(run.descriptors[i]), facts.size() - at);
+                if ((run.descriptors[i + 1] & NbdWire.STATE_HOLE) == 0) {
+                    bytes += at + len <= pos ? 0 : at + len - Math.max(at, pos);
+                }
+                at += len;
+            }
+            pos = Math.max(at, pos + 1);
+        }
+        allocated = new Allocated(bytes, stamp, now);
+        return bytes;
+    }
+
+    @Override
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        int from = dst.position();
+        int end = dst.limit();
+        long pos = offset;
+        for (int p = from; p < end;) {
+            long window = pos - floor(pos);
+            int n = (int) Math.min(end - p, maxPayload - window);
+            ByteBuffer piece = dst.duplicate().limit(p + n).position(p);
+            if (aligned(pos, n)) {
+                client.execute(Request.read(pos, piece));
+            } else {
+                long lo = floor(pos);
+                ByteBuffer bounce = ByteBuffer.allocateDirect((int) (ceil(pos + n) - lo));
+                client.execute(Request.read(lo, bounce));
+                piece.put(bounce.position((int) (pos - lo)).limit((int) (pos - lo) + n));
+            }
+            p += n;
+            pos += n;
+        }
+    }
+
+    @Override
+    public void write(long offset, ByteBuffer src) throws IOException {
+        checkWritable();
+        int from = src.position();
+        int end = src.limit();
+        long pos = offset;
+        for (int p = from; p < end;) {
+            long window = pos - floor(pos);
+            int n = (int) Math.min(end - p, maxPayload - window);
+            ByteBuffer piece = src.duplicate().limit(p + n).position(p);
+            if (aligned(pos, n)) {
+                Lock l = rmw == null ? null : rmw.readLock();
+                lock(l);
+                try {
+                    client.execute(Request.write(pos, piece));
+                } finally {
+                    unlock(l);
+                }
+            } else {
+                readModifyWrite(pos, piece);
+            }
+            changes.incrementAndGet();
+            p += n;
+            pos += n;
+        }
+    }
+
+    /** Writes {@code piece} at {@code pos} through the aligned blocks around it. */
+    private void readModifyWrite(long pos, ByteBuffer piece) throws IOException {
+        long lo = floor(pos);
+        long hi = ceil(pos + piece.remaining());
+        ByteBuffer block = ByteBuffer.allocateDirect((int) (hi - lo));
+        Lock l = rmw.writeLock();
+        l.lock();
+        try {
+            client.execute(Request.read(lo, block));
+            block.position((int) (pos - lo));
+            block.put(piece.duplicate());
+            block.clear();
+            client.execute(Request.write(lo, block));
+        } finally {
+            l.unlock();
+        }
+    }
+
+    @Override
+    public void flush() throws IOException {
+        if (facts.has(NbdWire.TF_SEND_FLUSH)) {
+            client.execute(Request.withoutPayload(NbdWire.CMD_FLUSH, 0, 0, 0));
+        } // a server without FLUSH writes through: nothing is held back to make durable
+    }
+
+    /**
+     * Punches a hole: WRITE_ZEROES that lets the server deallocate. NBD_CMD_TRIM is not used,
+     * because after a TRIM the protocol leaves the range's contents undefined, and a punched hole must
+     * read as zeros.
+     */
+    @Override
+    public void discard(long offset, long length) throws IOException {
+        zero(offset, length, 0);
+    }
+
+    @Override
+    public void writeZeroes(long offset, long length) throws IOException {
+        zero(offset, length, NbdWire.CMD_FLAG_NO_HOLE);
+    }
+
+    private void zero(long offset, long length, int flags) throws IOException {
+        checkWritable();
+        long end = offset + length;
+        long lo = ceil(offset);
+        long hi = floor(end);
+        if (lo >= hi) {
+            writeZeros(offset, length); // no whole block inside: the server could not take a command for it
+        } else {
+            writeZeros(offset, lo - offset); // the partial first block, if any
+            for (long pos = lo; pos < hi;) {
+                long n = Math.min(hi - pos, MAX_NO_PAYLOAD);
+                if (!zeroCommand(pos, n, flags)) {
+                    writeZeros(pos, hi - pos);
+                    break;
+                }
+                pos += n;
+            }
+            writeZeros(hi, end - hi); // the partial last block, if any
+        }
+        changes.incrementAndGet();
+    }
+
+    /** WRITE_ZEROES when the server has it; false when zeros must be written instead. */
+    private boolean zeroCommand(long pos, long n, int flags) throws IOException {
+        if (!facts.has(NbdWire.TF_SEND_WRITE_ZEROES)) {
+            return false;
+        }
+        Lock l = rmw == null ? null : rmw.readLock();
+        lock(l);
+        try {
+            client.execute(Request.withoutPayload(NbdWire.CMD_WRITE_ZEROES, flags, pos, (int) n));
+            return true;
+        } catch (Request.ServerError e) {
+            if (e.code == NbdWire.ENOTSUP) {
+                return false;
+            }
+            throw e;
+        } finally {
+            unlock(l);
+        }
+    }
+
+    private void writeZeros(long pos, long n) throws IOException {
+        if (n <= 0) {
+            return;
+        }
+        ByteBuffer zeros = ByteBuffer.allocateDirect((int) Math.min(n, ZERO_CHUNK));
+        for (long done = 0; done < n;) {
+            int k = (int) Math.min(n - done, zeros.capacity());
+            write(pos + done, zeros.duplicate().limit(k));
+            done += k;
+        }
+    }
+
+    /**
+     * fallocate(mode 0): NBD has no reservation, so the holes in the range that read as zeros are
+     * zeroed with NO_HOLE, which makes the server allocate them. Holes that read from a backing
+     * image (HOLE without ZERO) are left alone: zeroing them would change what they read.
+     */
+    @Override
+    public void allocate(long offset, long length) throws IOException {
+        checkWritable();
+        if (facts.allocationContext() < 0) {
+            return; // everything is reported allocated already
+        }
+        long end = offset + length;
+        for (long pos = offset; pos < end;) {
+            Extent e = extentAt(pos);
+            long stop = Math.min(e.end(), end);
+            if (!e.data() && zeroHole(pos)) {
+                zero(pos, stop - pos, NbdWire.CMD_FLAG_NO_HOLE);
+            }
+            pos = stop;
+        }
+    }
+
+    private boolean zeroHole(long pos) throws IOException {
+        StatusRun run = status(pos);
+        long at = run.offset;
+        for (int i = 0; i < run.descriptors.length; i += 2) {
+            long len = Integer.toUnsignedLong(run.descriptors[i]);
+            if (pos < at + len) {
+                return (run.descriptors[i + 1] & NbdWire.STATE_ZERO) != 0;
+            }
+            at += len;
+        }
+        return false;
+    }
+
+    @Override
+    public void resize(long newSize) throws IOException {
+        throw new ImageException("an NBD export's size is the server's (" + facts.size() + " bytes); it cannot be resized here");
+    }
+
+    @Override
+    public Extent extentAt(long offset) throws IOException {
+        long size = facts.size();
+        if (offset >= size) {
+            return new Extent(offset, 0, false);
+        }
+        if (facts.allocationContext() < 0) {
+            return new Extent(offset, size - offset, true);
+        }
+        StatusRun run = status(offset);
+        long at = run.offset;
+        for (int i = 0; i < run.descriptors.length; i += 2) {
+            long len = Integer.toUnsignedLong(run.descriptors[i]);
+            if (offset < at + len) {
+                long stop = Math.min(at + len, size);
+                return new Extent(offset, stop - offset, (run.descriptors[i + 1] & NbdWire.STATE_HOLE) == 0);
+            }
+            at += len;
+        }
+        throw new IOException("the server's block status from " + run.offset + " does not reach offset " + offset);
+    }
+
+    /** Block status covering {@code offset}: the last reply when it still holds, else a new one. */
+    private StatusRun status(long offset) throws IOException {
+        StatusRun last = lastStatus;
+        long stamp = changes.get();
+        if (last != null && last.changes == stamp && last.offset <= offset && offset < reach(last)) {
+            return last;
+        }
+        long from = floor(offset);
+        long want = Math.min(facts.size() - from, 0xffffffffL - (align - 1));
+        want -= want % align;
+        Request r = Request.withoutPayload(NbdWire.CMD_BLOCK_STATUS, 0, from, (int) Math.max(want, align));
+        client.execute(r);
+        StatusRun run = new StatusRun(from, r.descriptors, stamp);
+        if (reach(run) <= offset) {
+            throw new IOException("the server's block status from " + from + " does not reach offset " + offset);
+        }
+        lastStatus = run;
+        return run;
+    }
+
+    private static long reach(StatusRun run) {
+        long at = run.offset;
+        for (int i = 0; i < run.descriptors.length; i += 2) {
+            at += Integer.toUnsignedLong(run.descriptors[i]);
+        }
+        return at;
+    }
+
+    /** For export-list: the server and the state of each connection. */
+    @Override
+    public String describeConnection() {
+        return client.state();
+    }
+
+    @Override
+    public void close() {
+        client.close();
+    }
+
+    private void checkWritable() throws IOException {
+        if (!writable) {
+            throw new IOException("the export is read-only");
+        }
+    }
+
+    private boolean aligned(long pos, long n) {
+        return align == 1 || (pos % align == 0 && n % align == 0);
+    }
+
+    private long floor(long pos) {
+        return pos - pos % align;
+    }
+
+    private long ceil(long pos) {
+        long r = pos % align;
+        return r == 0 ? pos : pos + align - r;
+    }
+
+    private static void lock(Lock l) {
+        if (l != null) {
+            l.lock();
+        }
+    }
+
+    private static void unlock(Lock l) {
+        if (l != null) {
+            l.unlock();
+        }
+    }
+
+    ExportFacts facts() {
+        return facts;
+    }
+}
