@@ -86,6 +86,15 @@ public class ExportAddCommand implements Action {
     @Option(name = "--allow-corrupt", description = "qcow2: open an image marked corrupt (read-only).")
     boolean allowCorrupt;
 
+    @Option(name = "--connections", description = "nbd: connections to the server when it allows several (default 4).")
+    String connections;
+
+    @Option(name = "--reconnect-timeout", description = "nbd: seconds requests wait for a lost server before EIO (default 30).")
+    String reconnectTimeout;
+
+    @Option(name = "--request-timeout", description = "nbd: seconds without a reply before the connection is dropped and the request retried (default 60).")
+    String requestTimeout;
+
     @Override
     public Object execute() throws Exception {
         Map<String, String> options = new LinkedHashMap<>();
@@ -96,6 +105,9 @@ public class ExportAddCommand implements Action {
         put(options, "cache", cache);
         put(options, "create", create);
         put(options, "snapshot", snapshot);
+        put(options, "connections", connections);
+        put(options, "reconnect-timeout", reconnectTimeout);
+        put(options, "request-timeout", requestTimeout);
         if (allowCorrupt) {
             options.put("allow-corrupt", "true");
         }
