@@ -13,6 +13,7 @@
 #   --a / --b   transport then key=value options for BenchExport (default: io_uring vs io_uring statistics=off)
 #   --configs   jobs x iodepth, randrw 70/30 4 KiB libaio (O_DIRECT unless --buffered)
 #   --rw/--bs   another fio pattern; --span: the part of the 1 GiB image fio uses (a hot set)
+#   --disk      the image in /tmp (the host disk) instead of /dev/shm: a slow backend, requests go to workers
 #   --a-classes DIR  classes that come first on side A's class path (another build of a module:
 #               compare code, not only settings, e.g. DIR = a worktree's bundles/transport-uring/target/classes)
 # Needs root, fio, Java 17, Maven (offline). Stops both servers and removes both mounts on exit.
@@ -29,6 +30,7 @@ A_CLASSES=""
 RW=randrw
 BS=4k
 SPAN=1G
+IMG_DIR=/dev/shm
 while [ $# -gt 0 ]; do
   case "$1" in
     --pairs) PAIRS=$2; shift ;;
@@ -37,6 +39,7 @@ while [ $# -gt 0 ]; do
     --a) A=$2; shift ;;
     --b) B=$2; shift ;;
     --buffered) DIRECT=0 ;;
+    --disk) IMG_DIR=/tmp ;;
     --rw) RW=$2; shift ;;
     --bs) BS=$2; shift ;;
     --span) SPAN=$2; shift ;;
@@ -49,7 +52,7 @@ done
 [ "$(id -u)" = 0 ] || { echo "needs root (mounts)" >&2; exit 1; }
 
 WORK=/tmp/ab-bench-$$
-IMG=/dev/shm/ab-bench-$$.raw
+IMG=$IMG_DIR/ab-bench-$$.raw
 mkdir -p "$WORK"
 declare -A PID MNT
 cleanup() {
@@ -100,7 +103,7 @@ start b $B
 LOAD_BEFORE=$(loadavg)
 
 {
-  echo "### A/B: A = $A${A_CLASSES:+ (classes from $A_CLASSES first)}, B = $B; $RW (70/30 if mixed) bs=$BS over $SPAN, direct=$DIRECT libaio, ${RUNTIME}s runs, $PAIRS pairs, image on /dev/shm"
+  echo "### A/B: A = $A${A_CLASSES:+ (classes from $A_CLASSES first)}, B = $B; $RW (70/30 if mixed) bs=$BS over $SPAN, direct=$DIRECT libaio, ${RUNTIME}s runs, $PAIRS pairs, image in $IMG_DIR"
   echo
   echo "load average before: $LOAD_BEFORE"
   echo

@@ -7,10 +7,12 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentLinkedQueue;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
@@ -39,6 +41,8 @@ final class NbdConnection {
     /** A BLOCK_STATUS chunk larger than this is not a reply to our one-context request. */
     private static final int MAX_STATUS_CHUNK = 1 << 20;
     private static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /** Requests per gathering write. */
+    private static final int BATCH = 64;
 
     private final NbdClient client;
     final int index;
@@ -49,7 +53,10 @@ final class NbdConnection {
     private final Map<Long, Request> inFlight = new ConcurrentHashMap<>();
     /** Requests waiting for the connection to come back, oldest first (under {@link #send}). */
     private final ArrayDeque<Request> parked = new ArrayDeque<>();
-    private final ByteBuffer requestHeader = ByteBuffer.allocateDirect(NbdWire.REQUEST_SIZE);
+    /** Requests queued by any thread, sent by whoever holds the send lock. */
+    private final ConcurrentLinkedQueue<Request> outbox = new ConcurrentLinkedQueue<>();
+    private final ByteBuffer requestHeaders = ByteBuffer.allocateDirect(BATCH * NbdWire.REQUEST_SIZE);
+    private final ByteBuffer[] gather = new ByteBuffer[2 * BATCH];
     private volatile SocketChannel channel;
     private volatile int state = DOWN;
     private long nextCookie = 1;
@@ -80,7 +87,7 @@ final class NbdConnection {
                 startThread("nbd-reconnect", () -> reconnect(null));
             }
         } finally {
-            send.unlock();
+            release();
         }
     }
 
@@ -94,52 +101,104 @@ final class NbdConnection {
 
     /** Sends {@code r} now, or parks it while the connection is down. */
     void submit(Request r) throws IOException {
-        send.lock();
-        try {
-            if (state == CLOSED) {
-                throw new IOException("the export is closing");
+        if (state == CLOSED) {
+            throw new IOException("the export is closing");
+        }
+        if (state == DOWN && expired) {
+            throw new IOException(unreachable(r));
+        }
+        outbox.add(r);
+        flush();
+    }
+
+    private String unreachable(Request r) {
+        return r.describe() + ": the server " + client.uri.server() + " has been unreachable for more than "
+                + "reconnect-timeout (" + downReason + ")";
+    }
+
+    /**
+     * Sends what the outbox holds. Whoever has the send lock sends for every thread that queued
+     * meanwhile, in one gathering write, so no sender waits for another and a busy connection costs
+     * far fewer system calls than one per request.
+     */
+    private void flush() {
+        while (!outbox.isEmpty() && send.tryLock()) {
+            try {
+                drainOutbox();
+            } finally {
+                send.unlock();
             }
-            if (state == DOWN) {
-                if (expired) {
-                    throw new IOException(r.describe() + ": the server " + client.uri.server() + " has been unreachable "
-                            + "for more than reconnect-timeout (" + downReason + ")");
-                }
-                if (r.failedSinceNanos == 0) {
-                    r.failedSinceNanos = downSinceNanos; // it waits out what is left of the window, no more
-                }
-                parked.add(r);
-                return;
-            }
-            transmit(r);
-        } finally {
-            send.unlock();
         }
     }
 
-    /** Writes the request (and a WRITE's payload) on the current socket; under the send lock. */
-    private void transmit(Request r) {
-        r.cookie = nextCookie++;
-        r.resetReply();
-        inFlight.put(r.cookie, r);
-        r.sentNanos = System.nanoTime();
-        ByteBuffer h = requestHeader.clear();
-        h.putInt(NbdWire.REQUEST_MAGIC).putShort((short) r.flags).putShort((short) r.type).putLong(r.cookie)
-                .putLong(r.offset).putInt(r.length).flip();
-        SocketChannel ch = channel;
-        try {
-            if (r.type == NbdWire.CMD_WRITE) {
-                ByteBuffer[] both = {h, r.data.duplicate()};
-                while (both[1].hasRemaining()) {
-                    ch.write(both);
-                }
-            } else {
-                while (h.hasRemaining()) {
-                    ch.write(h);
+    /** Unlocks the send lock, then sends what others queued while it was held. */
+    private void release() {
+        send.unlock();
+        flush();
+    }
+
+    /** Under the send lock: sends (or parks, or fails) everything queued, in order. */
+    private void drainOutbox() {
+        List<Request> batch = new ArrayList<>(BATCH);
+        for (;;) {
+            batch.clear();
+            for (Request r; batch.size() < BATCH && (r = outbox.poll()) != null;) {
+                batch.add(r);
+            }
+            if (batch.isEmpty()) {
+                return;
+            }
+            if (state == UP) {
+                transmit(batch);
+                continue;
+            }
+            for (Request r : batch) {
+                if (state == CLOSED) {
+                    r.fail(new IOException(r.describe() + ": the export is closing"));
+                } else if (expired) {
+                    r.fail(new IOException(unreachable(r)));
+                } else {
+                    if (r.failedSinceNanos == 0) {
+                        r.failedSinceNanos = downSinceNanos; // it waits out what is left of the window, no more
+                    }
+                    parked.add(r);
                 }
             }
+        }
+    }
+
+    /** Writes the requests (and WRITE payloads) on the current socket in one gathering write; under the send lock. */
+    private void transmit(List<Request> batch) {
+        ByteBuffer h = requestHeaders.clear();
+        int k = 0;
+        long total = 0;
+        long now = System.nanoTime();
+        for (Request r : batch) {
+            r.cookie = nextCookie++;
+            r.resetReply();
+            inFlight.put(r.cookie, r);
+            r.sentNanos = now;
+            ByteBuffer one = h.slice(h.position(), NbdWire.REQUEST_SIZE);
+            h.position(h.position() + NbdWire.REQUEST_SIZE);
+            one.putInt(NbdWire.REQUEST_MAGIC).putShort((short) r.flags).putShort((short) r.type).putLong(r.cookie)
+                    .putLong(r.offset).putInt(r.length).flip();
+            gather[k++] = one;
+            total += NbdWire.REQUEST_SIZE;
+            if (r.type == NbdWire.CMD_WRITE) {
+                gather[k++] = r.data.duplicate();
+                total += r.length;
+            }
+        }
+        SocketChannel ch = channel;
+        try {
+            for (long written = 0; written < total;) {
+                written += ch.write(gather, 0, k);
+            }
         } catch (IOException e) {
-            // the request stays in flight: the reader sees the socket fail and parks it for the next one
+            // the requests stay in flight: the reader sees the socket fail and parks them for the next one
             closeQuietly(ch);
+        } finally {
+            Arrays.fill(gather, 0, k, null); // no payload outlives its request here
         }
     }
 
@@ -178,7 +237,7 @@ final class NbdConnection {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
-            send.unlock();
+            release();
         }
     }
 
@@ -187,9 +246,9 @@ final class NbdConnection {
     private void startReader(SocketChannel ch) {
         startThread("nbd-reader", () -> {
             try {
-                ByteBuffer header = ByteBuffer.allocateDirect(NbdWire.STRUCTURED_REPLY_SIZE);
+                Inbound in = new Inbound(ch);
                 for (;;) {
-                    readReply(ch, header);
+                    readReply(in);
                 }
             } catch (IOException | RuntimeException e) {
                 lost(ch, e);
@@ -197,19 +256,16 @@ final class NbdConnection {
         });
     }
 
-    private void readReply(SocketChannel ch, ByteBuffer header) throws IOException {
-        header.clear().limit(4);
-        readFully(ch, header);
-        int magic = header.getInt(0);
+    private void readReply(Inbound in) throws IOException {
+        int magic = in.getInt();
         if (magic == NbdWire.SIMPLE_REPLY_MAGIC) {
-            header.limit(NbdWire.SIMPLE_REPLY_SIZE);
-            readFully(ch, header);
-            simpleReply(ch, header.getInt(4), header.getLong(8));
+            int error = in.getInt();
+            simpleReply(in, error, in.getLong());
         } else if (magic == NbdWire.STRUCTURED_REPLY_MAGIC && client.facts.structured()) {
-            header.limit(NbdWire.STRUCTURED_REPLY_SIZE);
-            readFully(ch, header);
-            chunk(ch, Short.toUnsignedInt(header.getShort(4)), Short.toUnsignedInt(header.getShort(6)),
-                    header.getLong(8), header.getInt(16));
+            int flags = Short.toUnsignedInt(in.getShort());
+            int type = Short.toUnsignedInt(in.getShort());
+            long cookie = in.getLong();
+            chunk(in, flags, type, cookie, in.getInt());
         } else {
             throw new ProtocolException("reply magic 0x" + Integer.toHexString(magic));
         }
@@ -223,19 +279,19 @@ final class NbdConnection {
         return r;
     }
 
-    private void simpleReply(SocketChannel ch, int error, long cookie) throws IOException {
+    private void simpleReply(Inbound in, int error, long cookie) throws IOException {
         Request r = pending(cookie, "simple reply");
         if (error != 0) {
             r.error = error;
         } else if (r.type == NbdWire.CMD_READ) {
-            readFully(ch, r.slice(r.offset, r.length)); // a simple READ reply carries all of it
+            in.readInto(r.slice(r.offset, r.length)); // a simple READ reply carries all of it
         } else if (r.type == NbdWire.CMD_BLOCK_STATUS) {
             throw new ProtocolException("simple reply without error to " + r.describe());
         }
         finish(r, true);
     }
 
-    private void chunk(SocketChannel ch, int flags, int type, long cookie, int length) throws IOException {
+    private void chunk(Inbound in, int flags, int type, long cookie, int length) throws IOException {
         Request r = pending(cookie, "reply chunk type " + type);
         long n = Integer.toUnsignedLong(length);
         switch (type) {
@@ -244,9 +300,9 @@ final class NbdConnection {
                 if (n <= 8) {
                     throw new ProtocolException("OFFSET_DATA chunk of " + n + " bytes for " + r.describe());
                 }
-                long from = readBuffer(ch, 8).getLong();
+                long from = in.getLong();
                 r.cover(from, n - 8);
-                readFully(ch, r.slice(from, (int) (n - 8)));
+                in.readInto(r.slice(from, (int) (n - 8)));
                 break;
             }
             case NbdWire.REPLY_TYPE_OFFSET_HOLE: {
@@ -254,9 +310,8 @@ final class NbdConnection {
                 if (n != 12) {
                     throw new ProtocolException("OFFSET_HOLE chunk of " + n + " bytes for " + r.describe());
                 }
-                ByteBuffer b = readBuffer(ch, 12);
-                long from = b.getLong();
-                long hole = Integer.toUnsignedLong(b.getInt());
+                long from = in.getLong();
+                long hole = Integer.toUnsignedLong(in.getInt());
                 r.cover(from, hole);
                 ByteBuffer dst = r.slice(from, (int) hole);
                 while (dst.hasRemaining()) {
@@ -272,7 +327,7 @@ final class NbdConnection {
                 if (n < 12 || n > MAX_STATUS_CHUNK || (n - 4) % 8 != 0) {
                     throw new ProtocolException("BLOCK_STATUS chunk of " + n + " bytes");
                 }
-                ByteBuffer b = readBuffer(ch, (int) n);
+                ByteBuffer b = in.take((int) n);
                 int context = b.getInt();
                 if (context != client.facts.allocationContext()) {
                     throw new ProtocolException("BLOCK_STATUS for context " + context + ", not the negotiated "
@@ -299,7 +354,7 @@ final class NbdConnection {
                 if ((type & NbdWire.REPLY_TYPE_ERROR_BIT) == 0) {
                     throw new ProtocolException("unknown reply chunk type " + type + " for " + r.describe());
                 }
-                errorChunk(ch, r, type, n);
+                errorChunk(in, r, type, n);
         }
         if ((flags & NbdWire.REPLY_FLAG_DONE) != 0) {
             finish(r, false);
@@ -312,11 +367,11 @@ final class NbdConnection {
         }
     }
 
-    private void errorChunk(SocketChannel ch, Request r, int type, long n) throws IOException {
+    private void errorChunk(Inbound in, Request r, int type, long n) throws IOException {
         if (n < 6 || n > NbdWire.MAX_OPTION_REPLY) {
             throw new ProtocolException("error chunk of " + n + " bytes for " + r.describe());
         }
-        ByteBuffer b = readBuffer(ch, (int) n);
+        ByteBuffer b = in.take((int) n);
         int error = b.getInt();
         int messageLength = Short.toUnsignedInt(b.getShort());
         boolean withOffset = type == NbdWire.REPLY_TYPE_ERROR_OFFSET;
@@ -388,7 +443,7 @@ final class NbdConnection {
             }
             changed.signalAll();
         } finally {
-            send.unlock();
+            release();
         }
         if (state == CLOSED) {
             return;
@@ -432,12 +487,18 @@ final class NbdConnection {
                     reconnects++;
                     startReader(ch);
                     resent = parked.size();
-                    while (!parked.isEmpty() && channel == ch) {
-                        transmit(parked.poll());
+                    List<Request> again = new ArrayList<>(BATCH);
+                    while (!parked.isEmpty()) {
+                        again.clear();
+                        while (again.size() < BATCH && !parked.isEmpty()) {
+                            again.add(parked.poll());
+                        }
+                        transmit(again);
                     }
+                    drainOutbox();
                     changed.signalAll();
                 } finally {
-                    send.unlock();
+                    release();
                 }
                 if (old != null || lastFailure != null) {
                     LOG.info("nbd {}: connection {} {}; {} waiting requests sent again", client.uri.server(), index,
@@ -474,7 +535,7 @@ final class NbdConnection {
             Thread.currentThread().interrupt();
             return false;
         } finally {
-            send.unlock();
+            release();
         }
     }
 
@@ -499,7 +560,7 @@ final class NbdConnection {
                 expired = true;
             }
         } finally {
-            send.unlock();
+            release();
         }
         if (!failed.isEmpty()) {
             LOG.error("nbd {}: connection {}: the server did not come back within reconnect-timeout ({} s): "
@@ -534,7 +595,7 @@ final class NbdConnection {
         try {
             return parked.size();
         } finally {
-            send.unlock();
+            release();
         }
     }
 
@@ -555,7 +616,7 @@ final class NbdConnection {
             inFlight.clear();
             changed.signalAll();
         } finally {
-            send.unlock();
+            release();
         }
         for (Request r : left) {
             r.fail(new IOException(r.describe() + ": the export is closing"));
@@ -581,7 +642,7 @@ final class NbdConnection {
     }
 
     private void transmitDisconnect(SocketChannel ch) {
-        ByteBuffer h = requestHeader.clear();
+        ByteBuffer h = requestHeaders.clear().limit(NbdWire.REQUEST_SIZE);
         h.putInt(NbdWire.REQUEST_MAGIC).putShort((short) 0).putShort((short) NbdWire.CMD_DISC)
                 .putLong(nextCookie++).putLong(0).putInt(0).flip();
         try {
@@ -606,20 +667,6 @@ final class NbdConnection {
             threads.add(t);
         }
         t.start();
-    }
-
-    private static ByteBuffer readBuffer(SocketChannel ch, int n) throws IOException {
-        ByteBuffer b = ByteBuffer.allocate(n);
-        readFully(ch, b);
-        return b.flip();
-    }
-
-    private static void readFully(SocketChannel ch, ByteBuffer b) throws IOException {
-        while (b.hasRemaining()) {
-            if (ch.read(b) < 0) {
-                throw new EOFException("the server closed the connection");
-            }
-        }
     }
 
     private static String reason(Throwable e) {

@@ -270,7 +270,9 @@ final class UringQueue implements Runnable, CompletionQueue.Handler {
             if (dead == entries.length) {
                 break;
             }
-            if (config.spinNanos() > 0 && spinForCompletions()) {
+            // no spinning while workers hold requests: their completions wake this thread anyway, and
+            // with a slow backend (NBD: every request with a worker) each wake-up would spin for nothing
+            if (config.spinNanos() > 0 && withWorkers == 0 && spinForCompletions()) {
                 continue;
             }
             int r = ring.submit(1);
