@@ -488,6 +488,85 @@ public class ExportIT extends KarafSupport {
     }
 
     /** Adds writable raw export NAME of a fresh 64 MiB image in its own work folder; returns its mountpoint. */
+    /** nbdkit serving {@code image} on a Unix socket, started by this JVM (it exits with it); ready when the socket is. */
+    private static Process nbdkit(Path socket, String... plugin) throws Exception {
+        Files.deleteIfExists(socket);
+        java.util.List<String> c = new java.util.ArrayList<>(java.util.List.of("nbdkit", "-f", "--exit-with-parent",
+                "-U", socket.toString()));
+        c.addAll(java.util.List.of(plugin));
+        Process p = new ProcessBuilder(c).redirectErrorStream(true)
+                .redirectOutput(socket.resolveSibling(socket.getFileName() + ".log").toFile()).start();
+        assertTrue("nbdkit listens on " + socket, waitUntil(() -> Files.exists(socket) || !p.isAlive(), 15) && p.isAlive());
+        return p;
+    }
+
+    private static void stop(Process p) throws InterruptedException {
+        p.destroyForcibly();
+        assertTrue("nbdkit ended", p.waitFor(15, TimeUnit.SECONDS));
+    }
+
+    /** export-add --format nbd: a disk on an NBD server, through the shell, on every transport; the server killed and back. */
+    @Test
+    public void nbdDiskOnAServerExportedThroughTheShell() throws Exception {
+        Path dir = workDir("nbd");
+        Path image = dir.resolve("served.raw");
+        byte[] bytes = new byte[16 * MIB];
+        new Random(12).nextBytes(bytes);
+        Files.write(image, bytes);
+        Path socket = dir.resolve("nbd.sock");
+        Process server = nbdkit(socket, "file", image.toString());
+        String uri = "nbd+unix:///?socket=" + socket;
+        try {
+            for (String transport : transports()) {
+                Path mount = dir.resolve("nb-" + transport + ".img");
+                run("blockfuse:export-add --format nbd --writable --connections 2 --transport " + transport + " nb \"" + uri
+                        + "\" " + mount);
+                try {
+                    String list = run("blockfuse:export-list --no-format");
+                    assertTrue(list, list.contains(uri) && list.contains("2 of 2 connections up"));
+                    assertEquals("the mount serves the served file", -1L, Files.mismatch(mount, image));
+                    byte[] data = new byte[4096];
+                    new Random(13).nextBytes(data);
+                    try (FileChannel f = FileChannel.open(mount, StandardOpenOption.WRITE)) {
+                        f.write(ByteBuffer.wrap(data), 8 * MIB);
+                        f.force(false);
+                    }
+                    try (FileChannel f = FileChannel.open(image, StandardOpenOption.READ)) {
+                        ByteBuffer got = ByteBuffer.allocate(4096);
+                        f.read(got, 8 * MIB);
+                        assertArrayEquals("the write reached the served file", data, got.array());
+                    }
+                    System.arraycopy(data, 0, bytes, 8 * MIB, 4096);
+
+                    stop(server); // the server goes away: export-list says so, the export stays
+                    assertTrue(waitUntil(() -> run("blockfuse:export-list --no-format").contains("down"), 15));
+                    server = nbdkit(socket, "file", image.toString());
+                    assertTrue("reconnected", waitUntil(() -> run("blockfuse:export-list --no-format")
+                            .contains("2 of 2 connections up, "), 30));
+                    assertEquals("the same bytes after the server came back", -1L, Files.mismatch(mount, image));
+                    assertEquals("active", awaitState("nb", "active", 5).state());
+                } finally {
+                    run("blockfuse:export-remove nb");
+                }
+            }
+            // bad inputs: one line each, nothing left behind
+            Path mount = dir.resolve("bad.img");
+            assertTrue(fails("blockfuse:export-add --format nbd x nbd:///disk " + mount).contains("names no host"));
+            assertTrue(fails("blockfuse:export-add --format nbd x nbds://127.0.0.1/x " + mount).contains("TLS"));
+            assertTrue(fails("blockfuse:export-add --format nbd --writable --growable x \"" + uri + "\" " + mount)
+                    .contains("drop --growable"));
+            assertTrue(fails("blockfuse:export-add --format nbd --connections 99 x \"" + uri + "\" " + mount)
+                    .contains("connections"));
+            String absent = fails("blockfuse:export-add --format nbd x \"nbd+unix:///?socket=" + dir.resolve("none.sock")
+                    + "\" " + mount);
+            assertTrue(absent, absent.contains("cannot be reached") && !absent.contains("\n"));
+            assertFalse(Files.exists(mount));
+            assertFalse(exports().get("x").isPresent());
+        } finally {
+            stop(server);
+        }
+    }
+
     private Path addRawExport(String name, String options) throws Exception {
         Path dir = workDir(name);
         Path image = newImage(dir, name + ".raw");
