@@ -16,6 +16,7 @@
 #
 # Usage: bench/nbd-bench.sh [--server qemu-nbd|nbdkit] [--runtime S] [--ramp S] [--reps N] [--out FILE.md]
 #        [--bf-opts "--connections 2 ..."]   (export-add options for the blockfuse export)
+#        [--patterns "1x1 4x1 1x64 4x64 seqread seqwrite"]
 # Needs root, the built distribution (mvn -B -q -DskipTests install), fio, qemu-nbd and
 # qemu-storage-daemon. Run on a quiet machine: the load average is recorded before and after.
 # Everything started is stopped by PID and every mount removed on exit.
@@ -27,6 +28,7 @@ REPS=2
 OUT=""
 SERVER=qemu-nbd
 BF_OPTS=""
+PATTERN_LIST="1x1 4x1 1x64 4x64 seqread seqwrite"
 while [ $# -gt 0 ]; do
   case "$1" in
     --runtime) RUNTIME=$2; shift ;;
@@ -35,6 +37,7 @@ while [ $# -gt 0 ]; do
     --out) OUT=$2; shift ;;
     --server) SERVER=$2; shift ;;
     --bf-opts) BF_OPTS=$2; shift ;;
+    --patterns) PATTERN_LIST=$2; shift ;;
     -h|--help) sed -n '2,22p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -82,7 +85,7 @@ mountpoint -q "$WORK/qsd.img" || { echo "qemu-storage-daemon did not mount" >&2;
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat" 2>/dev/null || echo 0; }
 cpu_ticks() { echo "$(ticks "$NBD_PID") $(ticks "$(cat "$BF_HOME/karaf.pid")") $(ticks "$QSD_PID")"; }
 declare -A FILE=([served]="$IMAGE" [blockfuse]="$WORK/bf.img" [qsd]="$WORK/qsd.img")
-PATTERNS=("1x1" "4x1" "1x64" "4x64" "seqread" "seqwrite")
+read -r -a PATTERNS <<<"$PATTERN_LIST"
 declare -A SUM
 run_one() { # pattern target
   local p=$1 t=$2 args
@@ -119,7 +122,7 @@ for line in """$(for k in "${!SUM[@]}"; do echo "$k ${SUM[$k]}"; done)""".strip(
     p, t = key.split(".")
     v = [list(map(float, x.split(":"))) for x in vals]
     data[(p, t)] = [sum(c) / len(c) for c in zip(*v)]  # mean over reps of rMiB, wMiB, rP99, wP99
-pats = ["1x1", "4x1", "1x64", "4x64", "seqread", "seqwrite"]
+pats = [p for p in ["1x1", "4x1", "1x64", "4x64", "seqread", "seqwrite"] if (p, "qsd") in data]
 name = {"1x1": "randrw 4k 1 x 1", "4x1": "randrw 4k 4 x 1", "1x64": "randrw 4k 1 x 64", "4x64": "randrw 4k 4 x 64",
         "seqread": "read 1M 1 x 16", "seqwrite": "write 1M 1 x 16"}
 print("| pattern | served file MiB/s | blockfuse MiB/s | qsd MiB/s | blockfuse / qsd | blockfuse p99 us | qsd p99 us |")

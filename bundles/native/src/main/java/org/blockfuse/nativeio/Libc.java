@@ -224,7 +224,6 @@ public final class Libc {
         return fd;
     }
 
-    /** Pins the calling thread to one CPU; returns 0 or -errno. */
     /** Lets the calling thread run on every CPU again; 0 or -errno. */
     public static int unpin() {
         ByteBuffer mask = ByteBuffer.allocateDirect(128).order(ByteOrder.nativeOrder());
@@ -236,6 +235,12 @@ public final class Libc {
         return r < 0 ? -errno() : 0;
     }
 
+    /** The CPU the calling thread runs on now (a hint: it may move right after), or -1. */
+    public static int currentCpu() {
+        return C.sched_getcpu();
+    }
+
+    /** Pins the calling thread to one CPU; returns 0 or -errno. */
     public static int pinToCpu(int cpu) {
         ByteBuffer mask = ByteBuffer.allocateDirect(128).order(ByteOrder.nativeOrder());
         mask.put(cpu / 8, (byte) (1 << (cpu % 8)));

@@ -56,6 +56,8 @@ public interface LibcBinding {
 
     int sched_setaffinity(int pid, long cpusetsize, long mask);
 
+    int sched_getcpu();
+
     int eventfd(int initval, int flags);
 
     int socketpair(int domain, int type, int protocol, long sv);

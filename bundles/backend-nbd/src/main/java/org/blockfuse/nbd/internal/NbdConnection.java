@@ -17,6 +17,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.locks.Condition;
 import java.util.concurrent.locks.ReentrantLock;
 
+import org.blockfuse.nativeio.Libc;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
@@ -69,9 +70,13 @@ final class NbdConnection {
     private volatile int violations;
     private final List<Thread> threads = new ArrayList<>();
 
-    NbdConnection(NbdClient client, int index) {
+    /** The CPU this connection's threads run on, or -1 (free). */
+    final int cpu;
+
+    NbdConnection(NbdClient client, int index, int cpu) {
         this.client = client;
         this.index = index;
+        this.cpu = cpu;
     }
 
     /** Starts on an already negotiated socket (the first connection), or reconnects in the background (null). */
@@ -232,6 +237,7 @@ final class NbdConnection {
             while (inFlight.containsValue(r) && channel == ch && state == UP && System.nanoTime() < deadline) {
                 changed.await(100, TimeUnit.MILLISECONDS); // until the reader has parked the requests
             }
+            outbox.remove(r);
             parked.remove(r);
             inFlight.values().remove(r);
         } catch (InterruptedException e) {
@@ -658,6 +664,9 @@ final class NbdConnection {
         Thread t = new Thread(() -> {
             if (exportMdc != null) {
                 MDC.put("export", exportMdc);
+            }
+            if (cpu >= 0 && Libc.pinToCpu(cpu) < 0) {
+                LOG.debug("nbd {}: connection {}: cannot pin its thread to CPU {}", client.uri.server(), index, cpu);
             }
             body.run();
         }, role + "-" + index + " " + client.uri.server());
