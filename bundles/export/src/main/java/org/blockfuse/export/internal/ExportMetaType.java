@@ -21,8 +21,10 @@ import org.osgi.service.metatype.ObjectClassDefinition;
 public final class ExportMetaType implements MetaTypeProvider {
     private static final List<OptionSpec> SPEC = List.of(
             OptionSpec.string("name", "", "Export name; defaults to the NAME in the file name org.blockfuse.export-NAME.cfg."),
-            OptionSpec.string("image", "", "Path of the disk image (file or block device); required."),
-            OptionSpec.string("format", "raw", "Image format: raw (read-write) or qcow2 (read-only), or any installed backend's."),
+            OptionSpec.string("image", "", "Path of the disk image (file or block device), or for format nbd the "
+                    + "server's URI (nbd://HOST[:PORT]/NAME, nbd+unix:///NAME?socket=PATH); required."),
+            OptionSpec.string("format", "raw", "Image format: raw (read-write), qcow2 (read-only), nbd (a disk on an NBD server), "
+                    + "or any installed backend's."),
             OptionSpec.string("mountpoint", "", "Regular file to mount the image on; created if missing and removed again. "
                     + "May be the image itself; required."),
             OptionSpec.bool("writable", false, "Allow writes, truncate and fallocate (raw only)."),
