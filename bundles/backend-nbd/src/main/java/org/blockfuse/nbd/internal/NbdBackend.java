@@ -112,37 +112,24 @@ public final class NbdBackend implements BlockBackend {
 
     @Override
     public void read(long offset, ByteBuffer dst) throws IOException {
-        int from = dst.position();
-        int end = dst.limit();
-        long pos = offset;
-        for (int p = from; p < end;) {
-            long window = pos - floor(pos);
-            int n = (int) Math.min(end - p, maxPayload - window);
-            ByteBuffer piece = dst.duplicate().limit(p + n).position(p);
-            if (aligned(pos, n)) {
+        forEachPiece(offset, dst, (pos, piece) -> {
+            if (aligned(pos, piece.remaining())) {
                 client.execute(Request.read(pos, piece));
             } else {
                 long lo = floor(pos);
+                int n = piece.remaining();
                 ByteBuffer bounce = ByteBuffer.allocateDirect((int) (ceil(pos + n) - lo));
                 client.execute(Request.read(lo, bounce));
                 piece.put(bounce.position((int) (pos - lo)).limit((int) (pos - lo) + n));
             }
-            p += n;
-            pos += n;
-        }
+        });
     }
 
     @Override
     public void write(long offset, ByteBuffer src) throws IOException {
         checkWritable();
-        int from = src.position();
-        int end = src.limit();
-        long pos = offset;
-        for (int p = from; p < end;) {
-            long window = pos - floor(pos);
-            int n = (int) Math.min(end - p, maxPayload - window);
-            ByteBuffer piece = src.duplicate().limit(p + n).position(p);
-            if (aligned(pos, n)) {
+        forEachPiece(offset, src, (pos, piece) -> {
+            if (aligned(pos, piece.remaining())) {
                 Lock l = rmw == null ? null : rmw.readLock();
                 lock(l);
                 try {
@@ -154,6 +141,22 @@ public final class NbdBackend implements BlockBackend {
                 readModifyWrite(pos, piece);
             }
             changes.incrementAndGet();
+        });
+    }
+
+    private interface PieceAction {
+        void apply(long pos, ByteBuffer piece) throws IOException;
+    }
+
+    /**
+     * Cuts {@code buffer} (position to limit, at image offset {@code offset}) into pieces whose
+     * aligned cover fits the server's maximum payload, and hands each on as a view of its bytes.
+     */
+    private void forEachPiece(long offset, ByteBuffer buffer, PieceAction action) throws IOException {
+        long pos = offset;
+        for (int p = buffer.position(); p < buffer.limit();) {
+            int n = (int) Math.min(buffer.limit() - p, maxPayload - (pos - floor(pos)));
+            action.apply(pos, buffer.duplicate().limit(p + n).position(p));
             p += n;
             pos += n;
         }

@@ -63,6 +63,8 @@ final class NbdConnection {
     private long nextCookie = 1;
     private long downSinceNanos = System.nanoTime();
     private volatile String downReason = "not connected yet";
+    /** Why this side closed the socket (a timeout), which the reader's exception would not say. */
+    private volatile String dropReason;
     /** The server stayed away past reconnect-timeout: new requests fail at once until it is back. */
     private volatile boolean expired;
     private long reconnects;
@@ -220,6 +222,7 @@ final class NbdConnection {
         }
         if (oldest != null && now - oldest.sentNanos > TimeUnit.MILLISECONDS.toNanos(client.options.requestMillis())) {
             SocketChannel ch = channel;
+            dropReason = oldest.describe() + " got no reply within request-timeout";
             LOG.warn("nbd {}: connection {}: {} got no reply in {} s (request-timeout); dropping the connection, "
                     + "its {} requests will be sent again", client.uri.server(), index, oldest.describe(),
                     client.options.requestMillis() / 1000, inFlight.size());
@@ -435,7 +438,9 @@ final class NbdConnection {
             }
             state = DOWN;
             downSinceNanos = System.nanoTime();
-            downReason = reason(why);
+            String dropped = dropReason;
+            dropReason = null;
+            downReason = dropped != null ? dropped : reason(why);
             retry = new ArrayList<>(inFlight.values());
             inFlight.clear();
             retry.sort(Comparator.comparingLong(r -> r.cookie));
@@ -458,6 +463,8 @@ final class NbdConnection {
             violations++;
             LOG.error("nbd {}: connection {} dropped: the server broke the protocol: {}; {} requests wait for a new "
                     + "connection", client.uri.server(), index, why.getMessage(), retry.size());
+        } else if (downReason.contains("request-timeout")) {
+            LOG.info("nbd {}: connection {} closed ({}); reconnecting", client.uri.server(), index, downReason);
         } else {
             LOG.warn("nbd {}: connection {} lost ({}); reconnecting, {} requests wait up to {} s",
                     client.uri.server(), index, downReason, retry.size(), client.options.reconnectMillis() / 1000);
