@@ -366,6 +366,28 @@ class NbdBackendTest {
     }
 
     @Test
+    void closingWhileAReconnectionHangsInItsHandshakeIsQuick() throws Exception {
+        NbdServer s = NbdServer.nbdkit(dir, "memory", "4M");
+        String uri = s.uri();
+        Path socket = Path.of(uri.substring(uri.indexOf("socket=") + 7));
+        BlockBackend b = open(uri, true, "connect-timeout", "60", "connections", "1");
+        s.kill();
+        // something now listens on the socket but never speaks: the reconnection waits in its handshake
+        try (var silent = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            silent.bind(java.net.UnixDomainSocketAddress.of(socket));
+            waitUntil(() -> b.describeConnection().contains("down"), "the connection is down");
+            var client = silent.accept(); // the reconnection is now waiting for the greeting
+            long t0 = System.nanoTime();
+            b.close();
+            long took = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - t0);
+            assertTrue(took < 3000, "close took " + took + " ms with a 60 s connect-timeout");
+            client.close();
+        } finally {
+            Files.deleteIfExists(socket);
+        }
+    }
+
+    @Test
     void handshakeThatNeverComesTimesOut() throws Exception {
         try (var server = java.nio.channels.ServerSocketChannel.open()) {
             server.bind(new java.net.InetSocketAddress("127.0.0.1", 0));

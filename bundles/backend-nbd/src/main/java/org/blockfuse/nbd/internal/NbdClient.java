@@ -207,10 +207,11 @@ final class NbdClient implements AutoCloseable {
     @Override
     public void close() {
         closed = true;
-        watchdog.stop();
+        watchdog.closeAll(); // a reconnection half-way through its connect or handshake ends now
         for (NbdConnection c : connections) {
             c.close();
         }
+        watchdog.stop();
         try {
             watchdogThread.join(TimeUnit.SECONDS.toMillis(5));
         } catch (InterruptedException e) {

@@ -14,6 +14,8 @@ final class Watchdog {
     private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     private final Set<Guard> guards = ConcurrentHashMap.newKeySet();
     private volatile boolean stopped;
+    /** Set by {@link #closeAll()}: every guarded socket, also one guarded later, is closed at once. */
+    private volatile boolean closing;
 
     /** A socket to close at a deadline unless cancelled first. */
     final class Guard {
@@ -33,7 +35,7 @@ final class Watchdog {
         }
 
         private synchronized void fireIfDue(long now) {
-            if (!fired && now - deadline >= 0) {
+            if (!fired && (closing || now - deadline >= 0)) {
                 fired = true;
                 guards.remove(this);
                 NbdConnection.closeQuietly(channel);
@@ -44,7 +46,19 @@ final class Watchdog {
     Guard closeAt(SocketChannel channel, long deadlineNanos) {
         Guard g = new Guard(channel, deadlineNanos);
         guards.add(g);
+        if (closing) {
+            g.fireIfDue(System.nanoTime());
+        }
         return g;
+    }
+
+    /** Closes every socket still connecting or in its handshake (the export is closing): none waits for its deadline. */
+    void closeAll() {
+        closing = true;
+        long now = System.nanoTime();
+        for (Guard g : guards) {
+            g.fireIfDue(now);
+        }
     }
 
     /** Ticks until {@link #stop()} or until {@code check} returns true. */
