@@ -60,6 +60,19 @@ public final class NbdServer implements AutoCloseable {
         return new NbdServer(c, socket, 0, dir.resolve(socket.getFileName() + ".log")).start();
     }
 
+    /** qemu-nbd on a loopback TCP port, persistent: {@code args} end with the image. */
+    public static NbdServer qemuNbdTcp(Path dir, String... args) throws IOException {
+        int port = freePort();
+        List<String> c = new ArrayList<>(List.of(tool("qemu-nbd"), "--persistent", "--bind=127.0.0.1",
+                "--port=" + port));
+        c.addAll(List.of(args));
+        return new NbdServer(c, null, port, dir.resolve("qemu-nbd-" + port + ".log")).start();
+    }
+
+    public int port() {
+        return port;
+    }
+
     /** The URI of export {@code name} on this server. */
     public String uri(String name) {
         return socket != null ? "nbd+unix:///" + name + "?socket=" + socket : "nbd://127.0.0.1:" + port + "/" + name;

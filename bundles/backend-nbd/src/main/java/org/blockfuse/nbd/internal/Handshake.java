@@ -6,6 +6,8 @@ import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 
+import javax.net.ssl.SSLException;
+
 import org.blockfuse.api.ImageException;
 
 /**
@@ -15,21 +17,30 @@ import org.blockfuse.api.ImageException;
  */
 final class Handshake {
     private static final String BASE_ALLOCATION = "base:allocation";
-    private final SocketChannel ch;
+    private static final int OPT_STARTTLS = 5;
     private final String exportName;
+    private final NbdTls tls;
+    private Wire ch;
 
-    private Handshake(SocketChannel ch, String exportName) {
-        this.ch = ch;
+    private Handshake(SocketChannel ch, String exportName, NbdTls tls) {
+        this.ch = Wire.plain(ch);
         this.exportName = exportName;
+        this.tls = tls;
+    }
+
+    /** The negotiated stream (TLS when asked for) and what the server said. */
+    record Result(Wire wire, ExportFacts facts) {
     }
 
     /**
-     * Negotiates the export on {@code ch}.
+     * Negotiates the export on {@code ch}, first upgrading it to TLS when {@code tls} is not null.
      * @throws ImageException when the server refuses (no such export, TLS required, ...): a one-line reason
      * @throws ProtocolException when the server breaks the protocol
      */
-    static ExportFacts negotiate(SocketChannel ch, String exportName) throws IOException {
-        return new Handshake(ch, exportName).run();
+    static Result negotiate(SocketChannel ch, String exportName, NbdTls tls) throws IOException {
+        Handshake h = new Handshake(ch, exportName, tls);
+        ExportFacts facts = h.run();
+        return new Result(h.ch, facts);
     }
 
     private ExportFacts run() throws IOException {
@@ -52,10 +63,26 @@ final class Handshake {
         }
         int clientFlags = NbdWire.CLIENT_FIXED_NEWSTYLE | (serverFlags & NbdWire.FLAG_NO_ZEROES);
         write(ByteBuffer.allocate(4).putInt(0, clientFlags));
+        if (tls != null) {
+            startTls();
+        }
 
         boolean structured = option(NbdWire.OPT_STRUCTURED_REPLY, ByteBuffer.allocate(0)) == NbdWire.REP_ACK;
         int context = structured ? allocationContext() : -1;
         return go(structured, context);
+    }
+
+    /** NBD_OPT_STARTTLS, then the TLS handshake: every later byte, options included, is encrypted. */
+    private void startTls() throws IOException {
+        int r = option(OPT_STARTTLS, ByteBuffer.allocate(0));
+        if (r != NbdWire.REP_ACK) {
+            throw new ImageException("the server does not offer TLS (" + NbdWire.optionError(r) + "); use nbd://");
+        }
+        try {
+            ch = TlsWire.handshake(ch.channel(), tls.engine());
+        } catch (SSLException e) {
+            throw new ImageException("TLS with the server failed: " + e.getMessage(), e);
+        }
     }
 
     /** Sends one option and reads its replies up to the final one; returns that reply's type. */
@@ -137,7 +164,8 @@ final class Handshake {
             } else if ((r.type & NbdWire.REP_ERR_BIT) != 0) {
                 String message = StandardCharsets.UTF_8.decode(r.data).toString().strip();
                 throw new ImageException("the server refused export '" + exportName + "': " + NbdWire.optionError(r.type)
-                        + (message.isEmpty() ? "" : " (" + message + ")"));
+                        + (message.isEmpty() ? "" : " (" + message + ")")
+                        + (r.type == NbdWire.REP_ERR_TLS_REQD ? "; use nbds://" : ""));
             } else {
                 throw new ProtocolException("unexpected reply 0x" + Integer.toHexString(r.type) + " to NBD_OPT_GO");
             }
@@ -204,8 +232,6 @@ final class Handshake {
     }
 
     private void write(ByteBuffer b) throws IOException {
-        while (b.hasRemaining()) {
-            ch.write(b);
-        }
+        ch.writeFully(b);
     }
 }

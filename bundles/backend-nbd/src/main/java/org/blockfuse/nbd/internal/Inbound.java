@@ -3,7 +3,6 @@ package org.blockfuse.nbd.internal;
 import java.io.EOFException;
 import java.io.IOException;
 import java.nio.ByteBuffer;
-import java.nio.channels.SocketChannel;
 
 /**
  * The reply side of one socket, buffered: one read(2) takes in as many replies as have arrived, so
@@ -12,11 +11,11 @@ import java.nio.channels.SocketChannel;
  */
 final class Inbound {
     private static final int CAPACITY = 256 * 1024;
-    private final SocketChannel ch;
+    private final Wire ch;
     /** Unread bytes are position..limit. */
     private final ByteBuffer in = ByteBuffer.allocateDirect(CAPACITY).limit(0);
 
-    Inbound(SocketChannel ch) {
+    Inbound(Wire ch) {
         this.ch = ch;
     }
 

@@ -26,6 +26,8 @@ final class NbdClient implements AutoCloseable {
 
     final NbdUri uri;
     final NbdOptions options;
+    /** TLS for nbds:// URIs, else null. */
+    private final NbdTls tls;
     /** What the first handshake said; every reconnection must find the same export. */
     final ExportFacts facts;
     private final NbdConnection[] connections;
@@ -35,11 +37,12 @@ final class NbdClient implements AutoCloseable {
     private final Thread watchdogThread;
     private volatile boolean closed;
 
-    record Negotiated(SocketChannel channel, ExportFacts facts) {
+    record Negotiated(Wire wire, ExportFacts facts) {
     }
 
-    private NbdClient(NbdUri uri, NbdOptions options, ExportFacts facts, int count) {
+    private NbdClient(NbdUri uri, NbdOptions options, NbdTls tls, ExportFacts facts, int count) {
         this.uri = uri;
+        this.tls = tls;
         this.options = options;
         this.facts = facts;
         this.connections = new NbdConnection[count];
@@ -61,13 +64,14 @@ final class NbdClient implements AutoCloseable {
      * operator's to fix, and is said in one line.
      */
     static NbdClient open(NbdUri uri, NbdOptions options) throws IOException {
+        NbdTls tls = NbdTls.of(uri, options);
         Watchdog first = new Watchdog();
         Thread t = new Thread(() -> first.run(() -> false), "nbd-connect " + uri.server());
         t.setDaemon(true);
         t.start();
         Negotiated n;
         try {
-            n = connect(uri, options, first);
+            n = connect(uri, options, tls, first);
         } catch (ImageException e) {
             throw new ImageException("nbd server " + uri.server() + ": " + e.getMessage(), e);
         } catch (IOException e) {
@@ -81,8 +85,8 @@ final class NbdClient implements AutoCloseable {
             LOG.info("nbd {}: the server does not allow several connections (no multi-conn); using one",
                     uri.server());
         }
-        NbdClient c = new NbdClient(uri, options, facts, count);
-        c.connections[0].start(n.channel(), null);
+        NbdClient c = new NbdClient(uri, options, tls, facts, count);
+        c.connections[0].start(n.wire(), null);
         for (int i = 1; i < count; i++) {
             Negotiated more = null;
             try {
@@ -90,9 +94,9 @@ final class NbdClient implements AutoCloseable {
                 if (!more.facts().sameExport(facts)) {
                     throw new IOException("connection " + (i + 1) + " found another export: " + more.facts().describe());
                 }
-                c.connections[i].start(more.channel(), null);
+                c.connections[i].start(more.wire(), null);
             } catch (IOException e) {
-                NbdConnection.closeQuietly(more == null ? null : more.channel());
+                NbdConnection.closeQuietly(more == null ? null : more.wire());
                 c.connections[i].start(null, e.getMessage()); // requests go to the others until it comes up
             }
         }
@@ -105,10 +109,10 @@ final class NbdClient implements AutoCloseable {
         if (closed) {
             throw new IOException("the export is closing");
         }
-        return connect(uri, options, watchdog);
+        return connect(uri, options, tls, watchdog);
     }
 
-    private static Negotiated connect(NbdUri uri, NbdOptions options, Watchdog watchdog) throws IOException {
+    private static Negotiated connect(NbdUri uri, NbdOptions options, NbdTls tls, Watchdog watchdog) throws IOException {
         SocketAddress address = uri.address();
         SocketChannel ch = address instanceof UnixDomainSocketAddress ? SocketChannel.open(StandardProtocolFamily.UNIX)
                 : SocketChannel.open();
@@ -118,11 +122,11 @@ final class NbdClient implements AutoCloseable {
             if (!(address instanceof UnixDomainSocketAddress)) {
                 ch.setOption(StandardSocketOptions.TCP_NODELAY, true);
             }
-            ExportFacts facts = Handshake.negotiate(ch, uri.exportName());
+            Handshake.Result h = Handshake.negotiate(ch, uri.exportName(), tls);
             if (!guard.cancel()) {
                 throw new IOException("no handshake within connect-timeout (" + options.connectMillis() / 1000 + " s)");
             }
-            return new Negotiated(ch, facts);
+            return new Negotiated(h.wire(), h.facts());
         } catch (IOException | RuntimeException e) {
             boolean timedOut = !guard.cancel();
             NbdConnection.closeQuietly(ch);

@@ -58,7 +58,7 @@ final class NbdConnection {
     private final ConcurrentLinkedQueue<Request> outbox = new ConcurrentLinkedQueue<>();
     private final ByteBuffer requestHeaders = ByteBuffer.allocateDirect(BATCH * NbdWire.REQUEST_SIZE);
     private final ByteBuffer[] gather = new ByteBuffer[2 * BATCH];
-    private volatile SocketChannel channel;
+    private volatile Wire channel;
     private volatile int state = DOWN;
     private long nextCookie = 1;
     private long downSinceNanos = System.nanoTime();
@@ -82,7 +82,7 @@ final class NbdConnection {
     }
 
     /** Starts on an already negotiated socket (the first connection), or reconnects in the background (null). */
-    void start(SocketChannel negotiated, String whyNot) {
+    void start(Wire negotiated, String whyNot) {
         send.lock();
         try {
             if (negotiated != null) {
@@ -196,11 +196,9 @@ final class NbdConnection {
                 total += r.length;
             }
         }
-        SocketChannel ch = channel;
+        Wire ch = channel;
         try {
-            for (long written = 0; written < total;) {
-                written += ch.write(gather, 0, k);
-            }
+            ch.writeFully(gather, k);
         } catch (IOException e) {
             // the requests stay in flight: the reader sees the socket fail and parks them for the next one
             closeQuietly(ch);
@@ -221,7 +219,7 @@ final class NbdConnection {
             }
         }
         if (oldest != null && now - oldest.sentNanos > TimeUnit.MILLISECONDS.toNanos(client.options.requestMillis())) {
-            SocketChannel ch = channel;
+            Wire ch = channel;
             dropReason = oldest.describe() + " got no reply within request-timeout";
             LOG.warn("nbd {}: connection {}: {} got no reply in {} s (request-timeout); dropping the connection, "
                     + "its {} requests will be sent again", client.uri.server(), index, oldest.describe(),
@@ -232,7 +230,7 @@ final class NbdConnection {
 
     /** Ends a request whose waiter gives up (a bug elsewhere if it ever runs): nothing touches it after this. */
     void abandon(Request r) {
-        SocketChannel ch = channel;
+        Wire ch = channel;
         closeQuietly(ch); // the reader leaves r's buffer at once: its read fails
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
         send.lock();
@@ -252,7 +250,7 @@ final class NbdConnection {
 
     // ---- the reader ----
 
-    private void startReader(SocketChannel ch) {
+    private void startReader(Wire ch) {
         startThread("nbd-reader", () -> {
             try {
                 Inbound in = new Inbound(ch);
@@ -428,7 +426,7 @@ final class NbdConnection {
     // ---- losing and regaining the server ----
 
     /** The socket failed or the server broke the protocol: park its requests and reconnect. */
-    private void lost(SocketChannel ch, Throwable why) {
+    private void lost(Wire ch, Throwable why) {
         List<Request> retry;
         send.lock();
         try {
@@ -472,17 +470,17 @@ final class NbdConnection {
         reconnect(ch);
     }
 
-    private void reconnect(SocketChannel old) {
+    private void reconnect(Wire old) {
         long backoff = TimeUnit.MILLISECONDS.toNanos(50);
         String lastFailure = null;
         // a server that keeps lying is not reconnected to (and logged) more than about once a second
         pause(Math.min(MAX_BACKOFF_NANOS, violations == 0 ? 0 : backoff << Math.min(violations, 10)));
         while (state != CLOSED) {
             expireParked();
-            SocketChannel ch = null;
+            Wire ch = null;
             try {
                 NbdClient.Negotiated n = client.connect();
-                ch = n.channel();
+                ch = n.wire();
                 if (!n.facts().sameExport(client.facts)) {
                     throw new IOException("the server now exports " + n.facts().describe() + ", not the export this one "
                             + "was (" + client.facts.describe() + "); it is not used");
@@ -617,7 +615,7 @@ final class NbdConnection {
         List<Request> left = new ArrayList<>();
         send.lock();
         try {
-            SocketChannel ch = channel;
+            Wire ch = channel;
             if (state == UP && ch != null) {
                 transmitDisconnect(ch);
             }
@@ -654,14 +652,12 @@ final class NbdConnection {
         }
     }
 
-    private void transmitDisconnect(SocketChannel ch) {
+    private void transmitDisconnect(Wire ch) {
         ByteBuffer h = requestHeaders.clear().limit(NbdWire.REQUEST_SIZE);
         h.putInt(NbdWire.REQUEST_MAGIC).putShort((short) 0).putShort((short) NbdWire.CMD_DISC)
                 .putLong(nextCookie++).putLong(0).putInt(0).flip();
         try {
-            while (h.hasRemaining()) {
-                ch.write(h);
-            }
+            ch.writeFully(h);
         } catch (IOException e) {
             // the server is gone already: nothing to say goodbye to
         }
@@ -692,6 +688,12 @@ final class NbdConnection {
 
     private static long millisSince(long nanos) {
         return TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - nanos);
+    }
+
+    static void closeQuietly(Wire w) {
+        if (w != null) {
+            closeQuietly(w.channel());
+        }
     }
 
     static void closeQuietly(SocketChannel ch) {

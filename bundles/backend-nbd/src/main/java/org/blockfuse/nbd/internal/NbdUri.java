@@ -14,11 +14,12 @@ import org.blockfuse.api.ImageException;
 /**
  * Where an NBD export is, in the URI syntax qemu and nbdkit use:
  * {@code nbd://HOST[:PORT]/NAME} (TCP, port 10809 by default) and
- * {@code nbd+unix:///NAME?socket=PATH} (a Unix socket). An empty NAME is the server's default export.
+ * {@code nbd+unix:///NAME?socket=PATH} (a Unix socket), and with TLS {@code nbds://} and
+ * {@code nbds+unix://}. An empty NAME is the server's default export.
  *
  * @param socket the Unix socket, or null for TCP
  */
-public record NbdUri(String text, String host, int port, Path socket, String exportName) {
+public record NbdUri(String text, String host, int port, Path socket, String exportName, boolean tls) {
     public static final int DEFAULT_PORT = 10809;
     /** The protocol's limit on an export name (NBD_OPT_GO rejects longer ones). */
     private static final int MAX_NAME_BYTES = 4096;
@@ -37,20 +38,23 @@ public record NbdUri(String text, String host, int port, Path socket, String exp
         }
         String name = exportName(u);
         switch (scheme) {
-            case "nbd": {
+            case "nbd":
+            case "nbds": {
                 if (u.getHost() == null || u.getHost().isEmpty()) {
                     throw new ImageException("nbd image '" + text + "' names no host (nbd://HOST[:PORT]/NAME)");
                 }
                 if (u.getRawQuery() != null) {
-                    throw new ImageException("nbd image '" + text + "': nbd:// takes no query (socket= is for nbd+unix://)");
+                    throw new ImageException("nbd image '" + text + "': " + scheme + ":// takes no query (socket= is for "
+                            + scheme + "+unix://)");
                 }
                 int port = u.getPort() < 0 ? DEFAULT_PORT : u.getPort();
                 if (port == 0 || port > 65535) {
                     throw new ImageException("nbd image '" + text + "': port " + port + " is out of range");
                 }
-                return new NbdUri(u.toString(), u.getHost(), port, null, name);
+                return new NbdUri(u.toString(), u.getHost(), port, null, name, scheme.equals("nbds"));
             }
-            case "nbd+unix": {
+            case "nbd+unix":
+            case "nbds+unix": {
                 if (u.getRawAuthority() != null) {
                     throw new ImageException("nbd image '" + text + "': nbd+unix:// takes no host (nbd+unix:///NAME?socket=PATH)");
                 }
@@ -59,14 +63,10 @@ public record NbdUri(String text, String host, int port, Path socket, String exp
                 if (!p.isAbsolute()) {
                     throw new ImageException("nbd image '" + text + "': socket path " + socket + " must be absolute");
                 }
-                return new NbdUri(u.toString(), null, 0, p, name);
+                return new NbdUri(u.toString(), null, 0, p, name, scheme.equals("nbds+unix"));
             }
-            case "nbds":
-            case "nbds+unix":
-                throw new ImageException("nbd image '" + text + "': TLS (" + scheme + "://) is not supported yet; "
-                        + "use nbd:// on a trusted network or nbd+unix://");
             default:
-                throw new ImageException("nbd image '" + text + "' must start with nbd:// or nbd+unix://");
+                throw new ImageException("nbd image '" + text + "' must start with nbd://, nbds://, nbd+unix:// or nbds+unix://");
         }
     }
 

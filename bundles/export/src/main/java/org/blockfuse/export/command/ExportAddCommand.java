@@ -95,6 +95,17 @@ public class ExportAddCommand implements Action {
     @Option(name = "--request-timeout", description = "nbd: seconds without a reply before the connection is dropped and the request retried (default 60).")
     String requestTimeout;
 
+    @Option(name = "--tls-truststore", description = "nbds: CA certificates to trust, a PEM file or a PKCS12/JKS key store "
+            + "(its password, if any, is the tls-truststore-password key in etc/, never a shell argument).")
+    String tlsTruststore;
+
+    @Option(name = "--tls-keystore", description = "nbds: PKCS12/JKS key store with a client certificate "
+            + "(password: the tls-keystore-password key in etc/).")
+    String tlsKeystore;
+
+    @Option(name = "--tls-hostname", description = "nbds: the name the server's certificate must carry (default: the URI's host).")
+    String tlsHostname;
+
     @Override
     public Object execute() throws Exception {
         Map<String, String> options = new LinkedHashMap<>();
@@ -108,6 +119,9 @@ public class ExportAddCommand implements Action {
         put(options, "connections", connections);
         put(options, "reconnect-timeout", reconnectTimeout);
         put(options, "request-timeout", requestTimeout);
+        put(options, "tls-truststore", tlsTruststore);
+        put(options, "tls-keystore", tlsKeystore);
+        put(options, "tls-hostname", tlsHostname);
         if (allowCorrupt) {
             options.put("allow-corrupt", "true");
         }
