@@ -18,10 +18,21 @@ import java.util.concurrent.TimeUnit;
 /**
  * A real NBD server for a test: Debian's nbdkit or qemu-nbd, on a Unix socket in the test's folder
  * (or a loopback TCP port), started and stopped by the test. nbdkit is told to exit with its parent
- * and qemu-nbd is killed by {@link #close()}, so a failing test leaves no server behind. A missing
+ * and qemu-nbd is killed by {@link #close()} (or, after a test that timed out, when the test JVM
+ * exits), so a failing test leaves no server behind. A missing
  * tool fails the test (./run-tests installs both).
  */
 public final class NbdServer implements AutoCloseable {
+    /**
+     * Servers still running, killed when the test JVM exits: a test that times out never reaches
+     * its close(), and qemu-nbd (unlike nbdkit) has no --exit-with-parent.
+     */
+    private static final java.util.Set<Process> RUNNING = java.util.concurrent.ConcurrentHashMap.newKeySet();
+
+    static {
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> RUNNING.forEach(Process::destroyForcibly)));
+    }
+
     private final List<String> command;
     private final Path socket;
     private final int port;
@@ -89,6 +100,7 @@ public final class NbdServer implements AutoCloseable {
     /** Kills the server at once (SIGKILL): its clients see their connections break. */
     public void kill() throws IOException {
         if (process != null) {
+            RUNNING.remove(process);
             process.destroyForcibly();
             try {
                 if (!process.waitFor(10, TimeUnit.SECONDS)) {
@@ -112,6 +124,7 @@ public final class NbdServer implements AutoCloseable {
         process = new ProcessBuilder(command).redirectErrorStream(true)
                 .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
                 .redirectInput(ProcessBuilder.Redirect.from(Path.of("/dev/null").toFile())).start();
+        RUNNING.add(process);
         awaitListening();
         return this;
     }
