@@ -8,9 +8,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Arrays;
-import java.util.HashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -19,7 +17,6 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-import org.blockfuse.api.BackendRequest;
 import org.blockfuse.api.BlockBackend;
 import org.blockfuse.api.ImageException;
 import org.blockfuse.nativeio.NativeException;
@@ -40,11 +37,7 @@ class NbdBackendTest {
     Path dir;
 
     private static BlockBackend open(String uri, boolean writable, String... options) throws IOException {
-        Map<String, String> o = new HashMap<>();
-        for (int i = 0; i < options.length; i += 2) {
-            o.put(options[i], options[i + 1]);
-        }
-        return new NbdBackendFactory().open(new BackendRequest(uri, writable, o));
+        return NbdServer.open(uri, writable, options);
     }
 
     private static byte[] read(BlockBackend b, long offset, int n) throws IOException {

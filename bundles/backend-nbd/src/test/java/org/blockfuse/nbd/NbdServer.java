@@ -167,6 +167,15 @@ public final class NbdServer implements AutoCloseable {
         }
     }
 
+    /** Opens {@code uri} with the nbd factory; {@code options} are key, value, key, value, ... */
+    public static org.blockfuse.api.BlockBackend open(String uri, boolean writable, String... options) throws IOException {
+        java.util.Map<String, String> o = new java.util.HashMap<>();
+        for (int i = 0; i < options.length; i += 2) {
+            o.put(options[i], options[i + 1]);
+        }
+        return new NbdBackendFactory().open(new org.blockfuse.api.BackendRequest(uri, writable, o));
+    }
+
     /** The tool's path; fails (not skips) when it is missing. */
     public static String tool(String name) {
         for (String dir : System.getenv().getOrDefault("PATH", "/usr/bin:/bin").split(":")) {

@@ -7,12 +7,9 @@ import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Arrays;
-import java.util.HashMap;
-import java.util.Map;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
-import org.blockfuse.api.BackendRequest;
 import org.blockfuse.api.BlockBackend;
 import org.blockfuse.api.ImageException;
 import org.junit.jupiter.api.BeforeEach;
@@ -102,11 +99,7 @@ class TlsTest {
     }
 
     private static BlockBackend open(String uri, boolean writable, String... options) throws IOException {
-        Map<String, String> o = new HashMap<>();
-        for (int i = 0; i < options.length; i += 2) {
-            o.put(options[i], options[i + 1]);
-        }
-        return new NbdBackendFactory().open(new BackendRequest(uri, writable, o));
+        return NbdServer.open(uri, writable, options);
     }
 
     @Test

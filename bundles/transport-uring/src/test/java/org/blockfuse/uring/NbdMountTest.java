@@ -16,13 +16,11 @@ import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
-import org.blockfuse.api.BackendRequest;
 import org.blockfuse.api.BlockBackend;
 import org.blockfuse.fuse.ExportPolicy;
 import org.blockfuse.fuse.FuseExport;
 import org.blockfuse.nativeio.Errno;
 import org.blockfuse.nativeio.Libc;
-import org.blockfuse.nbd.NbdBackendFactory;
 import org.blockfuse.nbd.NbdServer;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Timeout;
@@ -50,11 +48,7 @@ class NbdMountTest {
 
     private FuseExport mount(String name, String uri, boolean writable, String transport, String... options)
             throws Exception {
-        Map<String, String> o = new java.util.HashMap<>();
-        for (int i = 0; i < options.length; i += 2) {
-            o.put(options[i], options[i + 1]);
-        }
-        BlockBackend b = new NbdBackendFactory().open(new BackendRequest(uri, writable, o));
+        BlockBackend b = NbdServer.open(uri, writable, options);
         return rig.start(name, b, dir.resolve(name + ".img"), new ExportPolicy(writable, false, true, 0, 0), transport,
                 Map.of());
     }
