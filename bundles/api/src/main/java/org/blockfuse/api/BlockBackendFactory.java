@@ -26,7 +26,7 @@ public interface BlockBackendFactory extends OptionOwner {
      * is saved or mounted; the connection itself is made by {@link #open}.
      * @throws ImageException with a one-line reason naming what is wrong
      */
-    default void checkLocation(String image, boolean writable) throws ImageException {
+    default void checkLocation(String image) throws ImageException {
     }
 
     /**

@@ -43,7 +43,7 @@ public final class NbdBackendFactory implements BlockBackendFactory {
     }
 
     @Override
-    public void checkLocation(String image, boolean writable) throws ImageException {
+    public void checkLocation(String image) throws ImageException {
         NbdUri.parse(image);
     }
 

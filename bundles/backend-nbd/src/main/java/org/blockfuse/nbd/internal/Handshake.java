@@ -17,7 +17,6 @@ import org.blockfuse.api.ImageException;
  */
 final class Handshake {
     private static final String BASE_ALLOCATION = "base:allocation";
-    private static final int OPT_STARTTLS = 5;
     private final String exportName;
     private final NbdTls tls;
     private Wire ch;
@@ -74,7 +73,7 @@ final class Handshake {
 
     /** NBD_OPT_STARTTLS, then the TLS handshake: every later byte, options included, is encrypted. */
     private void startTls() throws IOException {
-        int r = option(OPT_STARTTLS, ByteBuffer.allocate(0));
+        int r = option(NbdWire.OPT_STARTTLS, ByteBuffer.allocate(0));
         if (r != NbdWire.REP_ACK) {
             throw new ImageException("the server does not offer TLS (" + NbdWire.optionError(r) + "); use nbd://");
         }
@@ -85,16 +84,14 @@ final class Handshake {
         }
     }
 
-    /** Sends one option and reads its replies up to the final one; returns that reply's type. */
+    /** Sends one option whose only reply is ACK or an error; returns that reply's type. */
     private int option(int option, ByteBuffer data) throws IOException {
         sendOption(option, data);
-        for (;;) {
-            Reply r = reply(option);
-            if (r.type == NbdWire.REP_ACK || (r.type & NbdWire.REP_ERR_BIT) != 0) {
-                return r.type;
-            }
-            throw new ProtocolException("unexpected reply 0x" + Integer.toHexString(r.type) + " to option " + option);
+        Reply r = reply(option);
+        if (r.type == NbdWire.REP_ACK || (r.type & NbdWire.REP_ERR_BIT) != 0) {
+            return r.type;
         }
+        throw new ProtocolException("unexpected reply 0x" + Integer.toHexString(r.type) + " to option " + option);
     }
 
     /** SET_META_CONTEXT base:allocation; the id the server gave it, or -1 when it has none. */

@@ -60,13 +60,7 @@ final class Inbound {
 
     /** Fills {@code dst} from its position to its limit: buffered bytes first, the rest from the socket. */
     void readInto(ByteBuffer dst) throws IOException {
-        int buffered = Math.min(in.remaining(), dst.remaining());
-        if (buffered > 0) {
-            int limit = in.limit();
-            in.limit(in.position() + buffered);
-            dst.put(in);
-            in.limit(limit);
-        }
+        copyBuffered(dst);
         if (!dst.hasRemaining()) {
             return;
         }
@@ -79,9 +73,14 @@ final class Inbound {
             return;
         }
         ensure(dst.remaining());
+        copyBuffered(dst);
+    }
+
+    /** Moves as many buffered bytes into {@code dst} as both have. */
+    private void copyBuffered(ByteBuffer dst) {
+        int n = Math.min(in.remaining(), dst.remaining());
         int limit = in.limit();
-        in.limit(in.position() + dst.remaining());
-        dst.put(in);
+        dst.put(in.limit(in.position() + n));
         in.limit(limit);
     }
 }

@@ -3,7 +3,7 @@ package org.blockfuse.nbd.internal;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.concurrent.locks.Lock;
 import java.util.concurrent.locks.ReentrantReadWriteLock;
 
@@ -32,12 +32,36 @@ public final class NbdBackend implements BlockBackend {
     /** Only when the server needs aligned requests: read-modify-write exclusive, aligned writes shared. */
     private final ReentrantReadWriteLock rmw;
     /** Bumped by every change to the image, so cached allocation is known to be stale. */
-    private final AtomicLong changes = new AtomicLong();
+    // a LongAdder: writers on every CPU bump it without sharing a cache line; only ever counted up,
+    // so two sums differ whenever a change completed in between
+    private final LongAdder changes = new LongAdder();
     private volatile StatusRun lastStatus;
     private volatile Allocated allocated;
 
     /** The descriptors of one BLOCK_STATUS reply, starting at {@code offset}, as of {@code changes}. */
-    private record StatusRun(long offset, int[] descriptors, long changes) {
+    private record StatusRun(long offset, int[] descriptors, long changes, long reach) {
+        static StatusRun of(long offset, int[] descriptors, long changes) {
+            long at = offset;
+            for (int i = 0; i < descriptors.length; i += 2) {
+                at += Integer.toUnsignedLong(descriptors[i]);
+            }
+            return new StatusRun(offset, descriptors, changes, at);
+        }
+
+        /** The descriptor covering {@code pos} (which lies in offset..reach): where it ends and its flags. */
+        Status at(long pos) {
+            long at = offset;
+            for (int i = 0; i < descriptors.length; i += 2) {
+                at += Integer.toUnsignedLong(descriptors[i]);
+                if (pos < at) {
+                    return new Status(at, descriptors[i + 1]);
+                }
+            }
+            throw new IllegalStateException("offset " + pos + " beyond the block status run to " + reach);
+        }
+    }
+
+    private record Status(long end, int flags) {
     }
 
     private record Allocated(long bytes, long changes, long atNanos) {
@@ -81,13 +105,13 @@ public final class NbdBackend implements BlockBackend {
     public long allocatedBytes() throws IOException {
         Allocated a = allocated;
         long now = System.nanoTime();
-        if (a != null && (a.changes == changes.get() || now - a.atNanos < ALLOCATED_TTL_NANOS)) {
+        if (a != null && (a.changes == changes.sum() || now - a.atNanos < ALLOCATED_TTL_NANOS)) {
             return a.bytes;
         }
         if (facts.allocationContext() < 0) {
             return facts.size();
         }
-        long stamp = changes.get();
+        long stamp = changes.sum();
         long bytes = 0;
         long pos = 0;
         for (int walked = 0; pos < facts.size(); walked++) {
@@ -140,7 +164,7 @@ public final class NbdBackend implements BlockBackend {
             } else {
                 readModifyWrite(pos, piece);
             }
-            changes.incrementAndGet();
+            changes.increment();
         });
     }
 
@@ -221,7 +245,7 @@ public final class NbdBackend implements BlockBackend {
             }
             writeZeros(hi, end - hi); // the partial last block, if any
         }
-        changes.incrementAndGet();
+        changes.increment();
     }
 
     /** WRITE_ZEROES when the server has it; false when zeros must be written instead. */
@@ -279,16 +303,7 @@ public final class NbdBackend implements BlockBackend {
     }
 
     private boolean zeroHole(long pos) throws IOException {
-        StatusRun run = status(pos);
-        long at = run.offset;
-        for (int i = 0; i < run.descriptors.length; i += 2) {
-            long len = Integer.toUnsignedLong(run.descriptors[i]);
-            if (pos < at + len) {
-                return (run.descriptors[i + 1] & NbdWire.STATE_ZERO) != 0;
-            }
-            at += len;
-        }
-        return false;
+        return (status(pos).at(pos).flags() & NbdWire.STATE_ZERO) != 0;
     }
 
     @Override
@@ -305,24 +320,15 @@ public final class NbdBackend implements BlockBackend {
         if (facts.allocationContext() < 0) {
             return new Extent(offset, size - offset, true);
         }
-        StatusRun run = status(offset);
-        long at = run.offset;
-        for (int i = 0; i < run.descriptors.length; i += 2) {
-            long len = Integer.toUnsignedLong(run.descriptors[i]);
-            if (offset < at + len) {
-                long stop = Math.min(at + len, size);
-                return new Extent(offset, stop - offset, (run.descriptors[i + 1] & NbdWire.STATE_HOLE) == 0);
-            }
-            at += len;
-        }
-        throw new IOException("the server's block status from " + run.offset + " does not reach offset " + offset);
+        Status st = status(offset).at(offset);
+        return new Extent(offset, Math.min(st.end(), size) - offset, (st.flags() & NbdWire.STATE_HOLE) == 0);
     }
 
     /** Block status covering {@code offset}: the last reply when it still holds, else a new one. */
     private StatusRun status(long offset) throws IOException {
         StatusRun last = lastStatus;
-        long stamp = changes.get();
-        if (last != null && last.changes == stamp && last.offset <= offset && offset < reach(last)) {
+        long stamp = changes.sum();
+        if (last != null && last.changes == stamp && last.offset <= offset && offset < last.reach) {
             return last;
         }
         long from = floor(offset);
@@ -330,20 +336,12 @@ public final class NbdBackend implements BlockBackend {
         want -= want % align;
         Request r = Request.withoutPayload(NbdWire.CMD_BLOCK_STATUS, 0, from, (int) Math.max(want, align));
         client.execute(r);
-        StatusRun run = new StatusRun(from, r.descriptors, stamp);
-        if (reach(run) <= offset) {
+        StatusRun run = StatusRun.of(from, r.descriptors, stamp);
+        if (run.reach <= offset) {
             throw new IOException("the server's block status from " + from + " does not reach offset " + offset);
         }
         lastStatus = run;
         return run;
-    }
-
-    private static long reach(StatusRun run) {
-        long at = run.offset;
-        for (int i = 0; i < run.descriptors.length; i += 2) {
-            at += Integer.toUnsignedLong(run.descriptors[i]);
-        }
-        return at;
     }
 
     /** For export-list: the server and the state of each connection. */
@@ -386,9 +384,5 @@ public final class NbdBackend implements BlockBackend {
         if (l != null) {
             l.unlock();
         }
-    }
-
-    ExportFacts facts() {
-        return facts;
     }
 }

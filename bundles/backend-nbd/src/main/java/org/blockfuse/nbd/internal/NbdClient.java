@@ -33,15 +33,19 @@ final class NbdClient implements AutoCloseable {
     private final NbdConnection[] connections;
     private final AtomicInteger next = new AtomicInteger();
     private final boolean localReaders;
-    private final Watchdog watchdog = new Watchdog();
-    private final Thread watchdogThread;
+    private final Watchdog watchdog;
+    /** The waiter's own bound: well past request-timeout, a reconnect window and two connects. */
+    private final long waitBoundNanos;
     private volatile boolean closed;
 
     record Negotiated(Wire wire, ExportFacts facts) {
     }
 
-    private NbdClient(NbdUri uri, NbdOptions options, NbdTls tls, ExportFacts facts, int count) {
+    private NbdClient(NbdUri uri, NbdOptions options, NbdTls tls, ExportFacts facts, int count, Watchdog watchdog) {
         this.uri = uri;
+        this.watchdog = watchdog;
+        this.waitBoundNanos = TimeUnit.MILLISECONDS.toNanos(options.requestMillis() + options.reconnectMillis()
+                + 2 * options.connectMillis()) + TimeUnit.SECONDS.toNanos(30);
         this.tls = tls;
         this.options = options;
         this.facts = facts;
@@ -54,8 +58,6 @@ final class NbdClient implements AutoCloseable {
         for (int i = 0; i < count; i++) {
             connections[i] = new NbdConnection(this, i + 1, localReaders ? i % cpus : -1);
         }
-        watchdogThread = new Thread(this::watch, "nbd-watchdog " + uri.server());
-        watchdogThread.setDaemon(true);
     }
 
     /**
@@ -65,19 +67,16 @@ final class NbdClient implements AutoCloseable {
      */
     static NbdClient open(NbdUri uri, NbdOptions options) throws IOException {
         NbdTls tls = NbdTls.of(uri, options);
-        Watchdog first = new Watchdog();
-        Thread t = new Thread(() -> first.run(() -> false), "nbd-connect " + uri.server());
-        t.setDaemon(true);
-        t.start();
+        Watchdog watchdog = Watchdog.start("nbd-watchdog " + uri.server());
         Negotiated n;
         try {
-            n = connect(uri, options, tls, first);
+            n = connect(uri, options, tls, watchdog);
         } catch (ImageException e) {
+            watchdog.stop();
             throw new ImageException("nbd server " + uri.server() + ": " + e.getMessage(), e);
-        } catch (IOException e) {
+        } catch (IOException | RuntimeException e) {
+            watchdog.stop();
             throw new ImageException("nbd server " + uri.server() + " cannot be reached: " + e.getMessage(), e);
-        } finally {
-            first.stop();
         }
         ExportFacts facts = n.facts();
         int count = facts.has(NbdWire.TF_CAN_MULTI_CONN) ? options.connections() : 1;
@@ -85,7 +84,7 @@ final class NbdClient implements AutoCloseable {
             LOG.info("nbd {}: the server does not allow several connections (no multi-conn); using one",
                     uri.server());
         }
-        NbdClient c = new NbdClient(uri, options, tls, facts, count);
+        NbdClient c = new NbdClient(uri, options, tls, facts, count, watchdog);
         c.connections[0].start(n.wire(), null);
         for (int i = 1; i < count; i++) {
             Negotiated more = null;
@@ -100,7 +99,7 @@ final class NbdClient implements AutoCloseable {
                 c.connections[i].start(null, e.getMessage()); // requests go to the others until it comes up
             }
         }
-        c.watchdogThread.start();
+        watchdog.every(c::tick);
         return c;
     }
 
@@ -141,14 +140,12 @@ final class NbdClient implements AutoCloseable {
     void execute(Request r) throws IOException {
         NbdConnection c = pick();
         c.submit(r);
-        long bound = TimeUnit.MILLISECONDS.toNanos(options.requestMillis() + options.reconnectMillis()
-                + 2 * options.connectMillis()) + TimeUnit.SECONDS.toNanos(30);
-        if (!r.await(System.nanoTime() + bound)) {
+        if (!r.await(System.nanoTime() + waitBoundNanos)) {
             // the watchdog ends every request well before this; reaching it is a bug, said loudly
             LOG.error("nbd {}: {} did not end within {} s although every wait is bounded; abandoning it",
-                    uri.server(), r.describe(), TimeUnit.NANOSECONDS.toSeconds(bound));
+                    uri.server(), r.describe(), TimeUnit.NANOSECONDS.toSeconds(waitBoundNanos));
             c.abandon(r);
-            throw new IOException(r.describe() + ": no end within " + TimeUnit.NANOSECONDS.toSeconds(bound) + " s");
+            throw new IOException(r.describe() + ": no end within " + TimeUnit.NANOSECONDS.toSeconds(waitBoundNanos) + " s");
         }
         r.rethrow();
     }
@@ -172,15 +169,13 @@ final class NbdClient implements AutoCloseable {
         return connections[start];
     }
 
-    private void watch() {
-        watchdog.run(() -> {
-            long now = System.nanoTime();
-            for (NbdConnection c : connections) {
-                c.checkTimeouts(now);
-                c.expireParked();
-            }
-            return closed;
-        });
+    /** Every watchdog tick: request-timeout and reconnect-timeout on each connection. */
+    private void tick() {
+        long now = System.nanoTime();
+        for (NbdConnection c : connections) {
+            c.checkTimeouts(now);
+            c.expireParked();
+        }
     }
 
     /** For export-list: the server and its connections. */
@@ -200,14 +195,6 @@ final class NbdClient implements AutoCloseable {
                 + (reconnects > 0 ? ", " + reconnects + " reconnects" : "") + (down.isEmpty() ? "" : "; " + String.join("; ", down));
     }
 
-    int inFlight() {
-        int n = 0;
-        for (NbdConnection c : connections) {
-            n += c.inFlight();
-        }
-        return n;
-    }
-
     @Override
     public void close() {
         closed = true;
@@ -216,10 +203,5 @@ final class NbdClient implements AutoCloseable {
             c.close();
         }
         watchdog.stop();
-        try {
-            watchdogThread.join(TimeUnit.SECONDS.toMillis(5));
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
     }
 }

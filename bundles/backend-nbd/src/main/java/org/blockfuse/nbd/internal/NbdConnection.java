@@ -56,8 +56,11 @@ final class NbdConnection {
     private final ArrayDeque<Request> parked = new ArrayDeque<>();
     /** Requests queued by any thread, sent by whoever holds the send lock. */
     private final ConcurrentLinkedQueue<Request> outbox = new ConcurrentLinkedQueue<>();
-    private final ByteBuffer requestHeaders = ByteBuffer.allocateDirect(BATCH * NbdWire.REQUEST_SIZE);
+    /** One fixed header buffer per request of a batch (views of one direct buffer): sending allocates none. */
+    private final ByteBuffer[] headerViews = new ByteBuffer[BATCH];
     private final ByteBuffer[] gather = new ByteBuffer[2 * BATCH];
+    /** The batch being sent (under the send lock), reused. */
+    private final List<Request> batch = new ArrayList<>(BATCH);
     private volatile Wire channel;
     private volatile int state = DOWN;
     private long nextCookie = 1;
@@ -79,6 +82,10 @@ final class NbdConnection {
         this.client = client;
         this.index = index;
         this.cpu = cpu;
+        ByteBuffer headers = ByteBuffer.allocateDirect(BATCH * NbdWire.REQUEST_SIZE);
+        for (int i = 0; i < BATCH; i++) {
+            headerViews[i] = headers.slice(i * NbdWire.REQUEST_SIZE, NbdWire.REQUEST_SIZE);
+        }
     }
 
     /** Starts on an already negotiated socket (the first connection), or reconnects in the background (null). */
@@ -100,10 +107,6 @@ final class NbdConnection {
 
     boolean up() {
         return state == UP;
-    }
-
-    int inFlight() {
-        return inFlight.size();
     }
 
     /** Sends {@code r} now, or parks it while the connection is down. */
@@ -146,7 +149,6 @@ final class NbdConnection {
 
     /** Under the send lock: sends (or parks, or fails) everything queued, in order. */
     private void drainOutbox() {
-        List<Request> batch = new ArrayList<>(BATCH);
         for (;;) {
             batch.clear();
             for (Request r; batch.size() < BATCH && (r = outbox.poll()) != null;) {
@@ -175,25 +177,19 @@ final class NbdConnection {
     }
 
     /** Writes the requests (and WRITE payloads) on the current socket in one gathering write; under the send lock. */
-    private void transmit(List<Request> batch) {
-        ByteBuffer h = requestHeaders.clear();
+    private void transmit(List<Request> requests) {
         int k = 0;
-        long total = 0;
         long now = System.nanoTime();
-        for (Request r : batch) {
+        for (int i = 0; i < requests.size(); i++) {
+            Request r = requests.get(i);
             r.cookie = nextCookie++;
             r.resetReply();
             inFlight.put(r.cookie, r);
             r.sentNanos = now;
-            ByteBuffer one = h.slice(h.position(), NbdWire.REQUEST_SIZE);
-            h.position(h.position() + NbdWire.REQUEST_SIZE);
-            one.putInt(NbdWire.REQUEST_MAGIC).putShort((short) r.flags).putShort((short) r.type).putLong(r.cookie)
-                    .putLong(r.offset).putInt(r.length).flip();
-            gather[k++] = one;
-            total += NbdWire.REQUEST_SIZE;
+            gather[k++] = headerViews[i].clear().putInt(NbdWire.REQUEST_MAGIC).putShort((short) r.flags)
+                    .putShort((short) r.type).putLong(r.cookie).putLong(r.offset).putInt(r.length).flip();
             if (r.type == NbdWire.CMD_WRITE) {
-                gather[k++] = r.data.duplicate();
-                total += r.length;
+                gather[k++] = r.data.duplicate(); // the caller's buffer keeps its position
             }
         }
         Wire ch = channel;
@@ -498,13 +494,12 @@ final class NbdConnection {
                     reconnects++;
                     startReader(ch);
                     resent = parked.size();
-                    List<Request> again = new ArrayList<>(BATCH);
                     while (!parked.isEmpty()) {
-                        again.clear();
-                        while (again.size() < BATCH && !parked.isEmpty()) {
-                            again.add(parked.poll());
+                        batch.clear();
+                        while (batch.size() < BATCH && !parked.isEmpty()) {
+                            batch.add(parked.poll());
                         }
-                        transmit(again);
+                        transmit(batch);
                     }
                     drainOutbox();
                     changed.signalAll();
@@ -653,7 +648,7 @@ final class NbdConnection {
     }
 
     private void transmitDisconnect(Wire ch) {
-        ByteBuffer h = requestHeaders.clear().limit(NbdWire.REQUEST_SIZE);
+        ByteBuffer h = headerViews[0].clear();
         h.putInt(NbdWire.REQUEST_MAGIC).putShort((short) 0).putShort((short) NbdWire.CMD_DISC)
                 .putLong(nextCookie++).putLong(0).putInt(0).flip();
         try {

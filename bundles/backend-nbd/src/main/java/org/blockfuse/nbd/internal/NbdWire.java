@@ -19,7 +19,7 @@ final class NbdWire {
     static final int CLIENT_FIXED_NEWSTYLE = 1;
     static final int CLIENT_NO_ZEROES = 1 << 1;
 
-    static final int OPT_ABORT = 2;
+    static final int OPT_STARTTLS = 5;
     static final int OPT_GO = 7;
     static final int OPT_STRUCTURED_REPLY = 8;
     static final int OPT_SET_META_CONTEXT = 10;
@@ -63,7 +63,6 @@ final class NbdWire {
     static final int CMD_WRITE_ZEROES = 6;
     static final int CMD_BLOCK_STATUS = 7;
     static final int CMD_FLAG_NO_HOLE = 1 << 1;
-    static final int CMD_FLAG_REQ_ONE = 1 << 3;
 
     // ---- replies ----
     static final int SIMPLE_REPLY_MAGIC = 0x67446698;

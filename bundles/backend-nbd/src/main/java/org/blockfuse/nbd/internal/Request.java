@@ -31,8 +31,11 @@ final class Request {
     long failedSinceNanos;
 
     // ---- reply assembly, reader thread only ----
-    /** READ: the byte ranges already answered (start -> end), to refuse overlapping chunks. */
-    private final TreeMap<Long, Long> covered = new TreeMap<>();
+    /** READ: the first chunk's range; most replies are one chunk, so no map is made for them. */
+    private long firstFrom;
+    private long firstEnd;
+    /** READ: every chunk's range (start -> end) once a second chunk comes, to refuse overlaps. */
+    private TreeMap<Long, Long> covered;
     private long coveredBytes;
     int error;
     String errorMessage = "";
@@ -72,7 +75,7 @@ final class Request {
 
     /** Clears what an earlier attempt's reply left behind (under the send lock, before sending). */
     void resetReply() {
-        covered.clear();
+        covered = null;
         coveredBytes = 0;
         error = 0;
         errorMessage = "";
@@ -86,6 +89,16 @@ final class Request {
     void cover(long from, long n) throws ProtocolException {
         if (n <= 0 || from < offset || from > end() - n) {
             throw new ProtocolException("chunk at " + from + " of " + n + " bytes lies outside " + describe());
+        }
+        if (coveredBytes == 0) {
+            firstFrom = from;
+            firstEnd = from + n;
+            coveredBytes = n;
+            return;
+        }
+        if (covered == null) {
+            covered = new TreeMap<>();
+            covered.put(firstFrom, firstEnd);
         }
         Map.Entry<Long, Long> before = covered.floorEntry(from);
         Map.Entry<Long, Long> after = covered.ceilingEntry(from);

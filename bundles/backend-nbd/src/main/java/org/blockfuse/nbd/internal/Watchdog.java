@@ -4,16 +4,18 @@ import java.nio.channels.SocketChannel;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
-import java.util.function.BooleanSupplier;
 
 /**
  * Closes sockets whose deadline passed (a blocked connect or handshake read then fails at once),
- * and runs a periodic check, on one thread ticking every 100 ms.
+ * and runs a periodic check, on one thread ticking every 100 ms: from the first connect of an
+ * export to its close.
  */
 final class Watchdog {
     private static final long TICK_NANOS = TimeUnit.MILLISECONDS.toNanos(100);
     private final Set<Guard> guards = ConcurrentHashMap.newKeySet();
     private volatile boolean stopped;
+    private volatile Runnable tick = () -> { };
+    private Thread thread;
     /** Set by {@link #closeAll()}: every guarded socket, also one guarded later, is closed at once. */
     private volatile boolean closing;
 
@@ -61,26 +63,43 @@ final class Watchdog {
         }
     }
 
-    /** Ticks until {@link #stop()} or until {@code check} returns true. */
-    void run(BooleanSupplier check) {
+    /** A watchdog ticking on its own daemon thread, until {@link #stop()}. */
+    static Watchdog start(String threadName) {
+        Watchdog w = new Watchdog();
+        w.thread = new Thread(w::run, threadName);
+        w.thread.setDaemon(true);
+        w.thread.start();
+        return w;
+    }
+
+    /** What to run on every tick from now on (besides closing due sockets). */
+    void every(Runnable tick) {
+        this.tick = tick;
+    }
+
+    private void run() {
         while (!stopped) {
             long now = System.nanoTime();
             for (Guard g : guards) {
                 g.fireIfDue(now);
             }
-            if (check.getAsBoolean()) {
-                return;
-            }
+            tick.run();
             try {
                 TimeUnit.NANOSECONDS.sleep(TICK_NANOS);
             } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
                 return;
             }
         }
     }
 
+    /** Ends the thread (bounded wait); guards still set are not fired. */
     void stop() {
         stopped = true;
+        thread.interrupt();
+        try {
+            thread.join(TimeUnit.SECONDS.toMillis(5));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
     }
 }

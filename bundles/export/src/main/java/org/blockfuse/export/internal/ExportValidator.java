@@ -66,7 +66,7 @@ final class ExportValidator {
                 throw new ExportException(spec.format() + " exports have the server's fixed size; drop --growable");
             }
             try {
-                factory.checkLocation(spec.image(), spec.writable());
+                factory.checkLocation(spec.image());
             } catch (ImageException e) {
                 throw new ExportException(e.getMessage());
             }
