@@ -3,7 +3,9 @@
 # (numjobs 1 and 4, iodepth 1) against no FUSE and blockfuse io_uring on a 1 GiB /dev/shm image and
 # reports, per request: busy CPU time of the whole machine (from /proc/stat: everything but idle
 # and iowait), context switches and CPU migrations (perf stat -a); then the top processes and
-# symbols of a system-wide perf record.
+# symbols of a system-wide perf record. Last, the scheduler's floor: what one wake-up round trip
+# between two threads costs here (perf bench sched pipe, on one CPU and across CPUs) and the QD 1
+# throughput that a FUSE server needing one such round trip per request could reach at best.
 # Usage: bench/profile-qd1.sh [--jobs "1 4"] [--seconds 10]. Needs root, perf, fio, Java 17, Maven.
 set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
@@ -52,6 +54,8 @@ ios = j["read"]["total_ios"] + j["write"]["total_ios"]
 print(f"{sys.argv[3]:9} {sys.argv[4]} job(s): {ios / float(sys.argv[7]):9.0f} IOPS; per request: "
       f"{stat['task-clock']*1000/ios:6.2f} µs of busy CPU (all CPUs), {stat['context-switches']/ios:5.2f} context switches, "
       f"{stat['cpu-migrations']/ios:5.3f} migrations")
+open(os.path.dirname(sys.argv[1]) + f"/res-{sys.argv[3]}-{sys.argv[4]}", "w").write(
+    f"{ios / float(sys.argv[7])} {stat['task-clock']*1000/ios}\n")
 PY
   done
 done
@@ -63,4 +67,23 @@ perf record -a -g -o "$WORK/perf.data" -- sleep 4 2>/dev/null >/dev/null
 wait $FIO
 perf report -i "$WORK/perf.data" --no-children --sort comm,dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
 perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -25
+pipe_us() { perf bench sched pipe -l 200000 2>/dev/null | awk '/usecs\/op/ {print $1}'; }
+SAME=$(taskset -c 0 bash -c "$(declare -f pipe_us); pipe_us"); CROSS=$(pipe_us)
+python3 - "$WORK" "$SAME" "$CROSS" "$(nproc)" $JOBS <<'PY'
+import os, sys
+work, same, cross, cpus = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+print(f"scheduler floor (perf bench sched pipe): one wake-up round trip {same:.2f} µs on one CPU, {cross:.2f} µs across CPUs")
+for jobs in sys.argv[5:]:
+    path = f"{work}/res-no-FUSE-{jobs}"
+    if not os.path.exists(path):
+        continue
+    iops, cpu_us = (float(x) for x in open(path).read().split())
+    if int(jobs) >= cpus:  # CPU-bound: every request pays fio's own CPU plus one round trip
+        best = cpus * 1e6 / (cpu_us + same)
+        how = f"{cpus} CPUs / ({cpu_us:.2f} µs no-FUSE CPU + {same:.2f} µs round trip)"
+    else:                  # latency-bound: the no-FUSE latency plus one round trip, per job
+        best = int(jobs) * 1e6 / (1e6 / iops * int(jobs) + same)
+        how = f"{jobs} job(s) / ({1e6 / iops * int(jobs):.2f} µs no-FUSE latency + {same:.2f} µs round trip)"
+    print(f"  {jobs} job(s) x QD 1: at best {best:9.0f} IOPS = {best / iops:.3f} of no FUSE  [{how}]")
+PY
 echo "load after: $(loadavg)"

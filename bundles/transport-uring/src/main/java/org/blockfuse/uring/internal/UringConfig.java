@@ -39,10 +39,12 @@ public record UringConfig(int queues, int depth, int payloadSize, int workers, l
     }
     public static final int DEFAULT_DEPTH = 16;
     /**
-     * How long a ring thread polls its CQ before sleeping (UringQueue#spinForCompletions). 20 µs took
-     * QD 1 from 53 to 33 µs mean here and left QD 64 unchanged; 50 µs cost 25 % at QD 64.
+     * How long a ring thread polls its CQ before sleeping (UringQueue#spinForCompletions). Polling
+     * yields the CPU between looks, so a long window costs a runnable client nothing: measured here
+     * (bench/spin-ab-yield-*-results.md) 100 µs with yield against 20 µs without was +6-9 % at QD 1
+     * and even at QD 64.
      */
-    public static final int DEFAULT_SPIN_US = 20;
+    public static final int DEFAULT_SPIN_US = 100;
     public static final long DEFAULT_BUDGET = 64L << 20;
 
     public static final List<OptionSpec> SPECS = List.of(
@@ -56,7 +58,7 @@ public record UringConfig(int queues, int depth, int payloadSize, int workers, l
                     + "requests come one or two at a time, which saves a cross-CPU wake-up per request; free to run "
                     + "on any CPU while its queue is deep), true (always on its CPU) or false.", "auto", "true", "false"),
             OptionSpec.integer("spin-us", DEFAULT_SPIN_US, 0, 1_000_000, "io_uring: microseconds a ring thread "
-                    + "polls for completions before it sleeps."));
+                    + "polls for completions (yielding the CPU to anything runnable between looks) before it sleeps."));
     static final int PAGE = 4096;
     /** The kernel's page limit per request when FUSE_MAX_PAGES was not negotiated. */
     static final int LEGACY_MAX_PAGES = 32;
