@@ -67,8 +67,8 @@ perf record -a -g -o "$WORK/perf.data" -- sleep 4 2>/dev/null >/dev/null
 wait $FIO
 perf report -i "$WORK/perf.data" --no-children --sort comm,dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
 perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -25
-pipe_us() { perf bench sched pipe -l 200000 2>/dev/null | awk '/usecs\/op/ {print $1}'; }
-SAME=$(taskset -c 0 bash -c "$(declare -f pipe_us); pipe_us"); CROSS=$(pipe_us)
+pipe_us() { "$@" perf bench sched pipe -l 200000 2>/dev/null | awk '/usecs\/op/ {print $1}'; }
+SAME=$(pipe_us taskset -c 0); CROSS=$(pipe_us)
 python3 - "$WORK" "$SAME" "$CROSS" "$(nproc)" $JOBS <<'PY'
 import os, sys
 work, same, cross, cpus = sys.argv[1], float(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
@@ -78,12 +78,13 @@ for jobs in sys.argv[5:]:
     if not os.path.exists(path):
         continue
     iops, cpu_us = (float(x) for x in open(path).read().split())
-    if int(jobs) >= cpus:  # CPU-bound: every request pays fio's own CPU plus one round trip
+    n, latency_us = int(jobs), int(jobs) * 1e6 / iops  # a job's no-FUSE latency
+    if n >= cpus:  # CPU-bound: every request pays fio's own CPU plus one round trip
         best = cpus * 1e6 / (cpu_us + same)
         how = f"{cpus} CPUs / ({cpu_us:.2f} µs no-FUSE CPU + {same:.2f} µs round trip)"
-    else:                  # latency-bound: the no-FUSE latency plus one round trip, per job
-        best = int(jobs) * 1e6 / (1e6 / iops * int(jobs) + same)
-        how = f"{jobs} job(s) / ({1e6 / iops * int(jobs):.2f} µs no-FUSE latency + {same:.2f} µs round trip)"
+    else:  # latency-bound: the no-FUSE latency plus one round trip, per job
+        best = n * 1e6 / (latency_us + same)
+        how = f"{jobs} job(s) / ({latency_us:.2f} µs no-FUSE latency + {same:.2f} µs round trip)"
     print(f"  {jobs} job(s) x QD 1: at best {best:9.0f} IOPS = {best / iops:.3f} of no FUSE  [{how}]")
 PY
 echo "load after: $(loadavg)"

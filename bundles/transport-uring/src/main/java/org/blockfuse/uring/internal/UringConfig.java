@@ -41,8 +41,8 @@ public record UringConfig(int queues, int depth, int payloadSize, int workers, l
     /**
      * How long a ring thread polls its CQ before sleeping (UringQueue#spinForCompletions). Polling
      * yields the CPU between looks, so a long window costs a runnable client nothing: measured here
-     * (bench/spin-ab-yield-*-results.md) 100 µs with yield against 20 µs without was +6-9 % at QD 1
-     * and even at QD 64.
+     * (bench/spin-ab-yield*-results.md) 100 µs with yield against 20 µs without was +6-9 % at QD 1
+     * and equal at QD 64.
      */
     public static final int DEFAULT_SPIN_US = 100;
     public static final long DEFAULT_BUDGET = 64L << 20;
