@@ -15,6 +15,11 @@
 #   qemu      qemu-storage-daemon's FUSE export (Debian package), aio=io_uring, cache.direct=on
 # and prints a markdown table (read/write MiB/s, mean and p99 latency) plus throughput ratios.
 #
+# Every server is mounted at once, each at its own path over the same image, and each round runs
+# every variant back to back (order reversed every other round). This VM's speed drifts by tens of
+# percent over minutes (steal time); one variant after the other would put that drift into the
+# ratios. The target table also gives the per-round range of each ratio.
+#
 # How blockfuse is started: without Karaf. The script builds bundles/transport-uring's test classes
 # (Maven, offline, under the shared /tmp/mvn.lock) and runs org.blockfuse.uring.BenchExport, a small
 # main in that module's test sources that mounts the image through FuseConnection + the chosen
@@ -53,7 +58,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift ;;
     --uring-opts) URING_OPTS=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,27p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -61,43 +66,44 @@ done
 [ "$(id -u)" = 0 ] || { echo "needs root (mounts)" >&2; exit 1; }
 
 IMG=$IMG_DIR/uring-bench-$$.raw
-MNT=/tmp/uring-bench-$$-mnt.img
 WORK=/tmp/uring-bench-$$
 mkdir -p "$WORK"
-CTL=$WORK/ctl
-SERVER_PID=""
 CP=""
+# Every server variant stays mounted for the whole run, each at its own path, over the same image.
+declare -A PID MNT FD
 
-stop_server() {
-  if [ -n "$SERVER_PID" ]; then
-    exec 7>&- 2>/dev/null || true            # BenchExport: stdin closes -> unmount, exit
-    if [ -n "${QSD:-}" ]; then kill -TERM "$SERVER_PID" 2>/dev/null || true; fi
-    for _ in $(seq 1 150); do kill -0 "$SERVER_PID" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$SERVER_PID" 2>/dev/null; then
-      echo "server $SERVER_PID did not stop; sending TERM" >&2
-      kill -TERM "$SERVER_PID" 2>/dev/null || true
+stop_server() { # variant
+  local v=$1 pid=${PID[$1]:-}
+  if [ -n "$pid" ]; then
+    if [ -n "${FD[$v]:-}" ]; then eval "exec ${FD[$v]}>&-" 2>/dev/null || true; fi  # BenchExport: stdin closes -> unmount, exit
+    if [ "$v" = qemu ]; then kill -TERM "$pid" 2>/dev/null || true; fi
+    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    if kill -0 "$pid" 2>/dev/null; then
+      echo "server $v ($pid) did not stop; sending TERM" >&2
+      kill -TERM "$pid" 2>/dev/null || true
       sleep 2
-      kill -KILL "$SERVER_PID" 2>/dev/null || true
+      kill -KILL "$pid" 2>/dev/null || true
     fi
-    wait "$SERVER_PID" 2>/dev/null || true
-    SERVER_PID=""; QSD=""
+    wait "$pid" 2>/dev/null || true
+    PID[$v]=""
   fi
-  if grep -q " $MNT " /proc/mounts; then
-    umount -l "$MNT" 2>/dev/null || true
+  if [ -n "${MNT[$v]:-}" ]; then
+    if grep -q " ${MNT[$v]} " /proc/mounts; then umount -l "${MNT[$v]}" 2>/dev/null || true; fi
+    rm -f "${MNT[$v]}"
   fi
 }
 cleanup() {
-  stop_server
-  rm -f "$IMG" "$MNT" "$CTL"
+  for v in "${!PID[@]}"; do stop_server "$v"; done
+  rm -f "$IMG"
   if [ -z "${KEEP_WORK:-}" ]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_mounted() {
+wait_mounted() { # variant
   for _ in $(seq 1 100); do
-    grep -q " $MNT " /proc/mounts && return 0
-    kill -0 "$SERVER_PID" 2>/dev/null || return 1
+    grep -q " ${MNT[$1]} " /proc/mounts && return 0
+    kill -0 "${PID[$1]}" 2>/dev/null || return 1
     sleep 0.1
   done
   return 1
@@ -108,36 +114,43 @@ build() {
   CP=$(bench_export_classpath "$WORK")
 }
 
-start_blockfuse() { # transport [opts...]
-  local transport=$1; shift
+close_ctl_fds() {
+  local f
+  for f in "${FD[@]}"; do eval "exec $f>&-"; done
+}
+
+start_blockfuse() { # variant transport [opts...]
+  local v=$1 transport=$2 fd; shift 2
   local cache=cache=none
   case " $* " in *" passthrough=on "*) cache=cache=writeback ;; esac
-  touch "$MNT"
-  rm -f "$CTL"; mkfifo "$CTL"
-  java -Xmx512m -cp "$CP" org.blockfuse.uring.BenchExport "$transport" "$IMG" "$MNT" $cache "$@" \
-      < "$CTL" > "$WORK/server.out" 2> "$WORK/server.err" &
-  SERVER_PID=$!
-  exec 7> "$CTL"
+  MNT[$v]=/tmp/uring-bench-$$-$v.img
+  touch "${MNT[$v]}"
+  mkfifo "$WORK/ctl-$v"
+  # the servers must not hold each other's control fifos open, or closing one would not stop it
+  (close_ctl_fds; exec java -Xmx512m -cp "$CP" org.blockfuse.uring.BenchExport "$transport" "$IMG" "${MNT[$v]}" $cache "$@" \
+      < "$WORK/ctl-$v" > "$WORK/$v.out" 2> "$WORK/$v.err") &
+  PID[$v]=$!
+  exec {fd}> "$WORK/ctl-$v"
+  FD[$v]=$fd
   for _ in $(seq 1 300); do
-    grep -q '^READY' "$WORK/server.out" 2>/dev/null && { sed -n 's/^READY /    /p' "$WORK/server.out" >&2; return 0; }
-    kill -0 "$SERVER_PID" 2>/dev/null || break
+    grep -q '^READY' "$WORK/$v.out" 2>/dev/null && { sed -n "s/^READY /    $v: /p" "$WORK/$v.out" >&2; return 0; }
+    kill -0 "${PID[$v]}" 2>/dev/null || break
     sleep 0.1
   done
-  echo "blockfuse $transport did not start:" >&2; cat "$WORK/server.err" >&2
+  echo "blockfuse $v did not start:" >&2; cat "$WORK/$v.err" >&2
   return 1
 }
 
 start_qemu() {
-  touch "$MNT"
-  QSD=1
-  local direct=on
-  qemu-storage-daemon \
-      --blockdev node-name=prot,driver=file,filename="$IMG",cache.direct=$direct,aio=io_uring \
+  MNT[qemu]=/tmp/uring-bench-$$-qemu.img
+  touch "${MNT[qemu]}"
+  (close_ctl_fds; exec qemu-storage-daemon \
+      --blockdev node-name=prot,driver=file,filename="$IMG",cache.direct=on,aio=io_uring \
       --blockdev node-name=fmt,driver=raw,file=prot \
-      --export type=fuse,id=exp0,node-name=fmt,mountpoint="$MNT",writable=on \
-      > "$WORK/qsd.out" 2>&1 &
-  SERVER_PID=$!
-  wait_mounted || { echo "qemu-storage-daemon did not mount:" >&2; cat "$WORK/qsd.out" >&2; return 1; }
+      --export type=fuse,id=exp0,node-name=fmt,mountpoint="${MNT[qemu]}",writable=on \
+      > "$WORK/qsd.out" 2>&1) &
+  PID[qemu]=$!
+  wait_mounted qemu || { echo "qemu-storage-daemon did not mount:" >&2; cat "$WORK/qsd.out" >&2; return 1; }
 }
 
 run_fio() { # file iodepth numjobs -> json file
@@ -158,36 +171,44 @@ case " $ONLY " in *" legacy "*|*" io_uring "*|*" nostats "*|*" fusepage "*|*" pa
 echo "creating a 1 GiB image $IMG (random data)..." >&2
 dd if=/dev/urandom of="$IMG" bs=1M count=1024 status=none
 
+target() { # variant -> the file fio uses
+  if [ "$1" = nofuse ]; then echo "$IMG"; else echo "${MNT[$1]}"; fi
+}
+echo "mounting every variant..." >&2
 for variant in $ONLY; do
-  echo "== $variant" >&2
-  target=$MNT
   case "$variant" in
-    nofuse) target=$IMG ;;
-    legacy) start_blockfuse legacy ;;
+    nofuse) ;;
+    legacy) start_blockfuse legacy legacy ;;
     io_uring) # shellcheck disable=SC2086
-      start_blockfuse io_uring $URING_OPTS ;;
+      start_blockfuse io_uring io_uring $URING_OPTS ;;
     nostats) # shellcheck disable=SC2086
-      start_blockfuse io_uring $URING_OPTS statistics=off ;;
+      start_blockfuse nostats io_uring $URING_OPTS statistics=off ;;
     fusepage) # shellcheck disable=SC2086
-      start_blockfuse io_uring $URING_OPTS fuse-cache=page ;;
-    passthrough) start_blockfuse io_uring passthrough=on ;;
+      start_blockfuse fusepage io_uring $URING_OPTS fuse-cache=page ;;
+    passthrough) start_blockfuse passthrough io_uring passthrough=on ;;
     qemu) start_qemu ;;
     *) echo "unknown variant $variant" >&2; exit 2 ;;
   esac
-  for qd in 1 64; do
-    for jobs in 1 4; do
-      for rep in $(seq 1 "$REPS"); do
-        echo "   iodepth=$qd numjobs=$jobs rep $rep" >&2
-        run_fio "$target" "$qd" "$jobs" "$WORK/$variant-qd$qd-j$jobs-r$rep.json"
+done
+# One round runs every variant once, back to back, so a slow minute of the host hits all of them
+# alike; the order is reversed every other round so that no variant always runs first or last.
+read -r -a FORWARD <<<"$ONLY"
+BACKWARD=()
+for ((i = ${#FORWARD[@]} - 1; i >= 0; i--)); do BACKWARD+=("${FORWARD[$i]}"); done
+for qd in 1 64; do
+  for jobs in 1 4; do
+    for rep in $(seq 1 "$REPS"); do
+      if ((rep % 2)); then order=("${FORWARD[@]}"); else order=("${BACKWARD[@]}"); fi
+      echo "   iodepth=$qd numjobs=$jobs round $rep: ${order[*]}" >&2
+      for variant in "${order[@]}"; do
+        run_fio "$(target "$variant")" "$qd" "$jobs" "$WORK/$variant-qd$qd-j$jobs-r$rep.json"
       done
     done
   done
-  if [ "$variant" = io_uring ]; then
-    stop_server
-    sed -n 's/^SERVED/    served over the rings:/p' "$WORK/server.out" >&2
-  else
-    stop_server
-  fi
+done
+for variant in $ONLY; do
+  stop_server "$variant"
+  if [ "$variant" = io_uring ]; then sed -n 's/^SERVED/    io_uring served over the rings:/p' "$WORK/$variant.out" >&2; fi
 done
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 
@@ -210,7 +231,7 @@ def load(v, qd, j):
 names = {"nofuse": "no-FUSE", "legacy": "blockfuse legacy", "io_uring": "blockfuse io_uring",
          "nostats": "blockfuse io_uring, statistics off", "fusepage": "blockfuse io_uring, fuse-cache=page",
          "passthrough": "blockfuse passthrough", "qemu": "qemu-storage-daemon"}
-print(f"### transport bench: image on {imgdir}, randrw 70/30 bs=4k direct={direct} libaio, {runtime}s + {ramp}s ramp, mean of {reps} run(s)\n")
+print(f"### transport bench: image on {imgdir}, randrw 70/30 bs=4k direct={direct} libaio, {runtime}s + {ramp}s ramp, mean of {reps} round(s), every variant mounted at once and run back to back in each round\n")
 print(f"load average before: {lb}; after: {la}\n")
 print("| iodepth | jobs | variant | read MiB/s | write MiB/s | mean lat µs | p99 read µs | p99 write µs | spread of total MiB/s |")
 print("|---:|---:|---|---:|---:|---:|---:|---:|---|")
@@ -234,6 +255,11 @@ if pairs:
 # passthrough reads and writes >= 0.9 x no-FUSE
 want = {(1, 1): 0.195, (1, 64): 0.476, (4, 1): 0.349, (4, 64): 0.215}
 if direct == "1" and "nofuse" in variants and ("io_uring" in variants or "passthrough" in variants):
+    # each round ran every variant back to back: the per-round ratios show how far the machine moved
+    def rounds(v, qd, j, side):
+        b, x = load("nofuse", qd, j)[1], load(v, qd, j)[1]
+        rs = [x[i][side] / b[i][side] for i in range(reps)]
+        return f" [rounds {min(rs):.3f}–{max(rs):.3f}]" if reps > 1 else ""
     print("\n| iodepth | jobs | io_uring read / no-FUSE (target) | io_uring read >= legacy | passthrough read, write / no-FUSE (target 0.90) |")
     print("|---:|---:|---|---|---|")
     for qd in (1, 64):
@@ -243,14 +269,14 @@ if direct == "1" and "nofuse" in variants and ("io_uring" in variants or "passth
             if "io_uring" in variants:
                 u = load("io_uring", qd, j)[0]
                 f = u["r"] / base["r"]
-                cells.append(f"{f:.3f} ({want[(j, qd)]:.3f}) {'met' if f >= want[(j, qd)] else 'MISSED'}")
+                cells.append(f"{f:.3f} ({want[(j, qd)]:.3f}) {'met' if f >= want[(j, qd)] else 'MISSED'}{rounds('io_uring', qd, j, 'r')}")
                 cells.append(("yes" if u["r"] >= load("legacy", qd, j)[0]["r"] else "NO") if "legacy" in variants else "-")
             else:
                 cells += ["-", "-"]
             if "passthrough" in variants:
                 pt = load("passthrough", qd, j)[0]
                 fr, fw = pt["r"] / base["r"], pt["w"] / base["w"]
-                cells.append(f"{fr:.2f}, {fw:.2f} {'met' if min(fr, fw) >= 0.9 else 'MISSED'}")
+                cells.append(f"{fr:.2f}, {fw:.2f} {'met' if min(fr, fw) >= 0.9 else 'MISSED'}{rounds('passthrough', qd, j, 'r')}")
             else:
                 cells.append("-")
             print(f"| {qd} | {j} | " + " | ".join(cells) + " |")
