@@ -3,7 +3,8 @@
 # (numjobs 1 and 4, iodepth 1) against no FUSE and blockfuse io_uring on a 1 GiB /dev/shm image and
 # reports, per request: busy CPU time of the whole machine (from /proc/stat: everything but idle
 # and iowait), context switches and CPU migrations (perf stat -a); then the top processes and
-# symbols of a system-wide perf record. Last, the scheduler's floor: what one wake-up round trip
+# symbols of a system-wide perf record, with one request's CPU split by thread and system call;
+# passthrough against no FUSE (CPU per request, and the kernel functions only passthrough runs). Last, the scheduler's floor: what one wake-up round trip
 # between two threads costs here (perf bench sched pipe, on one CPU and across CPUs) and the QD 1
 # throughput that a FUSE server needing one such round trip per request could reach at best.
 # Usage: bench/profile-qd1.sh [--jobs "1 4"] [--seconds 10]. Needs root, perf, fio, Java 17, Maven.
@@ -59,14 +60,85 @@ open(os.path.dirname(sys.argv[1]) + f"/res-{sys.argv[3]}-{sys.argv[4]}", "w").wr
 PY
   done
 done
-echo "perf record -a -g, 4 s, io_uring, $(echo $JOBS | awk '{print $NF}') job(s):"
-fio --name=p --filename="$MNT" --rw=randrw --rwmixread=70 --bs=4k --direct=1 --ioengine=libaio --iodepth=1 \
-    --numjobs="$(echo $JOBS | awk '{print $NF}')" --size=1G --time_based --runtime=8 --group_reporting >/dev/null &
-FIO=$!; sleep 2
-perf record -a -g -o "$WORK/perf.data" -- sleep 4 2>/dev/null >/dev/null
-wait $FIO
-perf report -i "$WORK/perf.data" --no-children --sort comm,dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -12
-perf report -i "$WORK/perf.data" --no-children --sort sym --stdio 2>/dev/null | grep -E '^ +[0-9]' | head -25
+LAST=$(echo $JOBS | awk '{print $NF}')
+# perf record -a -g over 4 s of a running fio; prints the top processes and symbols, and keeps the
+# samples as text in $WORK/$1.txt and fio's IOPS in $WORK/$1.iops
+record() { # name target
+  fio --name=p --filename="$2" --rw=randrw --rwmixread=70 --bs=4k --direct=1 --ioengine=libaio --iodepth=1 \
+      --numjobs="$LAST" --size=1G --time_based --runtime=8 --group_reporting --output-format=json \
+      --output="$WORK/$1.json" >/dev/null &
+  local fio=$!; sleep 2
+  perf record -a -g -o "$WORK/$1.data" -- sleep 4 2>/dev/null >/dev/null
+  wait $fio
+  python3 -c "import json,sys; j=json.load(open(sys.argv[1]))['jobs'][0]; print(j['read']['iops']+j['write']['iops'])" \
+      "$WORK/$1.json" > "$WORK/$1.iops"
+  perf script -i "$WORK/$1.data" 2>/dev/null > "$WORK/$1.txt"
+}
+echo "perf record -a -g, 4 s, io_uring, $LAST job(s):"
+record io_uring "$MNT"
+perf report -i "$WORK/io_uring.data" --no-children --sort comm,dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | sed -n 1,12p
+perf report -i "$WORK/io_uring.data" --no-children --sort sym --stdio 2>/dev/null | grep -E '^ +[0-9]' | sed -n 1,25p
+# Where one request's CPU goes: samples by thread and by the system call they were in (or user
+# space), in µs per request = share of samples x CPUs / IOPS. The ring threads reach their system
+# calls through libc's syscall(), whose kernel frames often lack the __x64_sys_ frame: those land in
+# "kernel, no syscall frame" (io_uring_enter, almost all of it, by their leaf symbols).
+python3 - "$WORK/io_uring.txt" "$(cat "$WORK/io_uring.iops")" "$(nproc)" <<'PY'
+import collections, re, sys
+samples, iops, cpus = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
+count = collections.Counter()
+for block in open(samples).read().split("\n\n"):
+    lines = block.strip().split("\n")
+    if len(lines) < 2 or lines[0].split()[0] in ("perf", "sleep"):
+        continue
+    thread = lines[0].split()[0]
+    frames = [re.sub(r"\+0x[0-9a-f]+$", "", l.split()[1]) for l in lines[1:] if len(l.split()) > 1]
+    where = "user space"
+    if lines[1].split()[0].startswith("ffffffff"):
+        where = "kernel, no syscall frame"
+        for f in frames:
+            m = re.match(r"__(?:x64|do)_sys_(\w+)", f)
+            if m:
+                where = m.group(1); break
+            if f == "do_idle":
+                where = "idle"; break
+    count[(thread, where)] += 1
+total = sum(count.values())
+print(f"per request at {iops:.0f} IOPS ({cpus} CPUs): {cpus * 1e6 / iops:.2f} µs in all; by thread and system call:")
+for (thread, where), n in count.most_common(12):
+    print(f"  {thread:16} {where:26} {cpus * 1e6 / iops * n / total:5.2f} µs  ({100 * n / total:4.1f} % of samples)")
+PY
+# Passthrough against no FUSE, same fio: the kernel serves every read and write through the FUSE
+# file to the image, no request reaches blockfuse; what it costs is in the kernel's passthrough layer.
+exec 7>&-; for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done; PID=""
+java -Xmx512m -cp "$CP" org.blockfuse.uring.BenchExport io_uring "$IMG" "$MNT" cache=writeback passthrough=on \
+    < "$WORK/ctl" > "$WORK/out" 2> "$WORK/err" &
+PID=$!; exec 7> "$WORK/ctl"
+for _ in $(seq 1 300); do grep -q '^READY' "$WORK/out" 2>/dev/null && break; sleep 0.1; done
+record nofuse "$IMG"
+record passthrough "$MNT"
+python3 - "$WORK" "$(nproc)" "$LAST" <<'PY'
+import collections, re, sys
+work, cpus, jobs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
+def profile(name):
+    iops = float(open(f"{work}/{name}.iops").read())
+    leaf, total = collections.Counter(), 0
+    for block in open(f"{work}/{name}.txt").read().split("\n\n"):
+        lines = block.strip().split("\n")
+        if len(lines) < 2 or lines[0].split()[0] in ("perf", "sleep"):
+            continue
+        total += 1
+        leaf[re.sub(r"\+0x[0-9a-f]+$", "", lines[1].split()[1])] += 1
+    per = cpus * 1e6 / iops / total  # µs of CPU per request that one sample stands for
+    return iops, {f: n * per for f, n in leaf.items()}
+nf_iops, nf = profile("nofuse")
+pt_iops, pt = profile("passthrough")
+print(f"passthrough against no FUSE, {jobs} job(s) x QD 1: {pt_iops:.0f} against {nf_iops:.0f} IOPS ({pt_iops / nf_iops:.3f}); "
+      f"{cpus * 1e6 / pt_iops:.2f} against {cpus * 1e6 / nf_iops:.2f} µs of CPU per request")
+print("  symbols (self time) that grew most, µs per request, no FUSE -> passthrough:")
+grew = sorted(((pt.get(f, 0) - nf.get(f, 0), f) for f in set(pt) | set(nf)), reverse=True)[:12]
+for d, f in grew:
+    print(f"    {f:36} {nf.get(f, 0):5.2f} -> {pt.get(f, 0):5.2f}  (+{d:.2f})")
+PY
 pipe_us() { "$@" perf bench sched pipe -l 200000 2>/dev/null | awk '/usecs\/op/ {print $1}'; }
 SAME=$(pipe_us taskset -c 0); CROSS=$(pipe_us)
 python3 - "$WORK" "$SAME" "$CROSS" "$(nproc)" $JOBS <<'PY'
