@@ -58,7 +58,7 @@ while [ $# -gt 0 ]; do
     --only) ONLY=$2; shift ;;
     --uring-opts) URING_OPTS=$2; shift ;;
     --out) OUT=$2; shift ;;
-    -h|--help) sed -n '2,33p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,36p' "$0"; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
