@@ -54,15 +54,10 @@ done
 WORK=/tmp/ab-bench-$$
 IMG=$IMG_DIR/ab-bench-$$.raw
 mkdir -p "$WORK"
-declare -A PID MNT
+declare -A MNT
 cleanup() {
   for side in a b; do
-    if [ -n "${PID[$side]:-}" ]; then
-      eval "exec ${FD[$side]}>&-" 2>/dev/null || true   # stdin closes: BenchExport unmounts and exits
-      for _ in $(seq 1 150); do kill -0 "${PID[$side]}" 2>/dev/null || break; sleep 0.1; done
-      kill -TERM "${PID[$side]}" 2>/dev/null || true
-      wait "${PID[$side]}" 2>/dev/null || true
-    fi
+    bench_export_stop "$side"
     if [ -n "${MNT[$side]:-}" ] && grep -q " ${MNT[$side]} " /proc/mounts; then umount -l "${MNT[$side]}" || true; fi
     rm -f "${MNT[$side]:-}"
   done
@@ -71,26 +66,14 @@ cleanup() {
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
-declare -A FD=([a]=7 [b]=8)
 
 start() { # side transport [key=value...]
   local side=$1 transport=$2; shift 2
   MNT[$side]=/tmp/ab-bench-$$-$side.img
-  touch "${MNT[$side]}"
-  mkfifo "$WORK/ctl-$side"
   local cp=$CP
   if [ "$side" = a ] && [ -n "$A_CLASSES" ]; then cp="$A_CLASSES:$CP"; fi
-  java -Xmx512m -cp "$cp" org.blockfuse.uring.BenchExport "$transport" "$IMG" "${MNT[$side]}" cache=none "$@" \
-      < "$WORK/ctl-$side" > "$WORK/$side.out" 2> "$WORK/$side.err" &
-  PID[$side]=$!
-  eval "exec ${FD[$side]}> \"$WORK/ctl-$side\""
-  for _ in $(seq 1 300); do
-    grep -q '^READY' "$WORK/$side.out" 2>/dev/null && { echo "  $side: $transport $* — $(sed -n 's/^READY //p' "$WORK/$side.out")" >&2; return 0; }
-    kill -0 "${PID[$side]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "server $side did not start:" >&2; cat "$WORK/$side.err" >&2
-  return 1
+  bench_export_start "$side" "$cp" "$WORK" "$transport" "$IMG" "${MNT[$side]}" cache=none "$@" || return 1
+  echo "  $side: $transport $* — $(sed -n 's/^READY //p' "$WORK/$side.out")" >&2
 }
 
 echo "load average before: $(loadavg)" >&2

@@ -1,5 +1,6 @@
 # Shared by the bench scripts: start the blockfuse distribution once, add/remove exports through
-# bin/client, stop it by PID. Source it; call bf_start first and bf_stop on exit.
+# bin/client, stop it by PID; or start and stop Karaf-less BenchExport servers (bench_export_*).
+# Source it; call bf_start first and bf_stop on exit.
 BF_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 BF_HOME=""
 export JAVA_HOME="${JAVA_HOME:-/usr/lib/jvm/java-17-openjdk-amd64}"
@@ -69,3 +70,51 @@ bench_export_classpath() {
 }
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+
+# BenchExport servers by name, for the benches that run one or several: PID and control fd of each.
+# A server serves until its stdin (a fifo held open by this shell) closes, then unmounts and exits.
+declare -A BX_PID BX_FD
+
+# Closes every server's control fifo in the calling (child) process: a server or any other long-lived
+# child that inherited another server's fifo would keep that one from seeing its stdin close.
+bench_export_close_fds() {
+  local f
+  for f in "${BX_FD[@]}"; do eval "exec $f>&-"; done
+}
+
+# bench_export_start NAME CLASSPATH DIR TRANSPORT IMAGE MOUNTPOINT [key=value...]
+# Starts BenchExport with DIR/NAME.out and DIR/NAME.err, and waits for its READY line (30 s at most).
+bench_export_start() {
+  local name=$1 cp=$2 dir=$3 fd; shift 3
+  touch "$3"
+  rm -f "$dir/ctl-$name"; mkfifo "$dir/ctl-$name"
+  (bench_export_close_fds; exec java -Xmx512m -cp "$cp" org.blockfuse.uring.BenchExport "$@" \
+      < "$dir/ctl-$name" > "$dir/$name.out" 2> "$dir/$name.err") &
+  BX_PID[$name]=$!
+  exec {fd}> "$dir/ctl-$name"
+  BX_FD[$name]=$fd
+  for _ in $(seq 1 300); do
+    grep -q '^READY' "$dir/$name.out" 2>/dev/null && return 0
+    kill -0 "${BX_PID[$name]}" 2>/dev/null || break
+    sleep 0.1
+  done
+  echo "BenchExport $name did not start:" >&2; cat "$dir/$name.err" >&2
+  return 1
+}
+
+# bench_export_stop NAME: closes its stdin and waits 15 s for it to unmount and exit; then TERM, KILL.
+bench_export_stop() {
+  local name=$1 pid=${BX_PID[$1]:-}
+  [ -n "$pid" ] || return 0
+  eval "exec ${BX_FD[$name]}>&-" 2>/dev/null || true
+  unset "BX_FD[$name]"
+  for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+  if kill -0 "$pid" 2>/dev/null; then
+    echo "BenchExport $name ($pid) did not stop; sending TERM" >&2
+    kill -TERM "$pid" 2>/dev/null || true
+    for _ in $(seq 1 20); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL "$pid" 2>/dev/null || true
+  fi
+  wait "$pid" 2>/dev/null || true
+  unset "BX_PID[$name]"
+}

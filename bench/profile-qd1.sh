@@ -16,9 +16,9 @@ while [ $# -gt 0 ]; do
   case "$1" in --jobs) JOBS=$2; shift ;; --seconds) SECONDS_RUN=$2; shift ;; *) echo "unknown $1" >&2; exit 2 ;; esac
   shift
 done
-WORK=$(mktemp -d /tmp/profile-qd1.XXXX); IMG=/dev/shm/profile-qd1-$$.raw; MNT=$WORK/mnt.img; PID=""
+WORK=$(mktemp -d /tmp/profile-qd1.XXXX); IMG=/dev/shm/profile-qd1-$$.raw; MNT=$WORK/mnt.img
 cleanup() {
-  [ -n "$PID" ] && { exec 7>&- 2>/dev/null || true; for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done; kill -KILL "$PID" 2>/dev/null || true; }
+  bench_export_stop server
   grep -q " $MNT " /proc/mounts && umount -l "$MNT" || true
   rm -rf "$WORK" "$IMG"
 }
@@ -26,10 +26,7 @@ trap cleanup EXIT
 echo "load before: $(loadavg)"
 CP=$(bench_export_classpath "$WORK")
 dd if=/dev/urandom of="$IMG" bs=1M count=1024 status=none
-touch "$MNT"; mkfifo "$WORK/ctl"
-java -Xmx512m -cp "$CP" org.blockfuse.uring.BenchExport io_uring "$IMG" "$MNT" cache=none < "$WORK/ctl" > "$WORK/out" 2> "$WORK/err" &
-PID=$!; exec 7> "$WORK/ctl"
-for _ in $(seq 1 300); do grep -q '^READY' "$WORK/out" 2>/dev/null && break; sleep 0.1; done
+bench_export_start server "$CP" "$WORK" io_uring "$IMG" "$MNT" cache=none
 for target in "$IMG" "$MNT"; do
   for jobs in $JOBS; do
     name=$([ "$target" = "$IMG" ] && echo no-FUSE || echo io_uring)
@@ -78,60 +75,51 @@ echo "perf record -a -g, 4 s, io_uring, $LAST job(s):"
 record io_uring "$MNT"
 perf report -i "$WORK/io_uring.data" --no-children --sort comm,dso --stdio 2>/dev/null | grep -E '^ +[0-9]' | sed -n 1,12p
 perf report -i "$WORK/io_uring.data" --no-children --sort sym --stdio 2>/dev/null | grep -E '^ +[0-9]' | sed -n 1,25p
-# Where one request's CPU goes: samples by thread and by the system call they were in (or user
-# space), in µs per request = share of samples x CPUs / IOPS. The ring threads reach their system
-# calls through libc's syscall(), whose kernel frames often lack the __x64_sys_ frame: those land in
-# "kernel, no syscall frame" (io_uring_enter, almost all of it, by their leaf symbols).
-python3 - "$WORK/io_uring.txt" "$(cat "$WORK/io_uring.iops")" "$(nproc)" <<'PY'
-import collections, re, sys
-samples, iops, cpus = sys.argv[1], float(sys.argv[2]), int(sys.argv[3])
-count = collections.Counter()
-for block in open(samples).read().split("\n\n"):
-    lines = block.strip().split("\n")
-    if len(lines) < 2 or lines[0].split()[0] in ("perf", "sleep"):
-        continue
-    thread = lines[0].split()[0]
-    frames = [re.sub(r"\+0x[0-9a-f]+$", "", l.split()[1]) for l in lines[1:] if len(l.split()) > 1]
-    where = "user space"
-    if lines[1].split()[0].startswith("ffffffff"):
-        where = "kernel, no syscall frame"
-        for f in frames:
-            m = re.match(r"__(?:x64|do)_sys_(\w+)", f)
-            if m:
-                where = m.group(1); break
-            if f == "do_idle":
-                where = "idle"; break
-    count[(thread, where)] += 1
-total = sum(count.values())
-print(f"per request at {iops:.0f} IOPS ({cpus} CPUs): {cpus * 1e6 / iops:.2f} µs in all; by thread and system call:")
-for (thread, where), n in count.most_common(12):
-    print(f"  {thread:16} {where:26} {cpus * 1e6 / iops * n / total:5.2f} µs  ({100 * n / total:4.1f} % of samples)")
-PY
 # Passthrough against no FUSE, same fio: the kernel serves every read and write through the FUSE
 # file to the image, no request reaches blockfuse; what it costs is in the kernel's passthrough layer.
-exec 7>&-; for _ in $(seq 1 100); do kill -0 "$PID" 2>/dev/null || break; sleep 0.1; done; PID=""
-java -Xmx512m -cp "$CP" org.blockfuse.uring.BenchExport io_uring "$IMG" "$MNT" cache=writeback passthrough=on \
-    < "$WORK/ctl" > "$WORK/out" 2> "$WORK/err" &
-PID=$!; exec 7> "$WORK/ctl"
-for _ in $(seq 1 300); do grep -q '^READY' "$WORK/out" 2>/dev/null && break; sleep 0.1; done
+bench_export_stop server
+bench_export_start server "$CP" "$WORK" io_uring "$IMG" "$MNT" cache=writeback passthrough=on
 record nofuse "$IMG"
 record passthrough "$MNT"
+# Where one io_uring request's CPU goes: samples by thread and by the system call they were in (or
+# user space), in µs per request = share of samples x CPUs / IOPS. The ring threads reach their
+# system calls through libc's syscall(), whose kernel frames often lack the __x64_sys_ frame: those
+# land in "kernel, no syscall frame" (io_uring_enter, almost all of it, by their leaf symbols).
+# Then passthrough against no FUSE: the symbols whose self time grew most.
 python3 - "$WORK" "$(nproc)" "$LAST" <<'PY'
 import collections, re, sys
 work, cpus, jobs = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-def profile(name):
+def samples(name):
+    """(thread, frames leaf first, in kernel) per sample of perf script, and µs of CPU per request one sample stands for."""
     iops = float(open(f"{work}/{name}.iops").read())
-    leaf, total = collections.Counter(), 0
+    out = []
     for block in open(f"{work}/{name}.txt").read().split("\n\n"):
         lines = block.strip().split("\n")
         if len(lines) < 2 or lines[0].split()[0] in ("perf", "sleep"):
             continue
-        total += 1
-        leaf[re.sub(r"\+0x[0-9a-f]+$", "", lines[1].split()[1])] += 1
-    per = cpus * 1e6 / iops / total  # µs of CPU per request that one sample stands for
-    return iops, {f: n * per for f, n in leaf.items()}
-nf_iops, nf = profile("nofuse")
-pt_iops, pt = profile("passthrough")
+        frames = [re.sub(r"\+0x[0-9a-f]+$", "", l.split()[1]) for l in lines[1:] if len(l.split()) > 1]
+        out.append((lines[0].split()[0], frames, lines[1].split()[0].startswith("ffffffff")))
+    return iops, out, cpus * 1e6 / iops / max(len(out), 1)
+def where(frames, kernel):
+    if not kernel:
+        return "user space"
+    for f in frames:
+        m = re.match(r"__(?:x64|do)_sys_(\w+)", f)
+        if m:
+            return m.group(1)
+        if f == "do_idle":
+            return "idle"
+    return "kernel, no syscall frame"
+iops, ss, per = samples("io_uring")
+count = collections.Counter((thread, where(frames, kernel)) for thread, frames, kernel in ss)
+print(f"per request at {iops:.0f} IOPS ({cpus} CPUs): {cpus * 1e6 / iops:.2f} µs in all; by thread and system call:")
+for (thread, w), n in count.most_common(12):
+    print(f"  {thread:16} {w:26} {per * n:5.2f} µs  ({100 * n / len(ss):4.1f} % of samples)")
+def leaves(name):
+    iops, ss, per = samples(name)
+    return iops, {f: n * per for f, n in collections.Counter(frames[0] for _, frames, _ in ss).items()}
+nf_iops, nf = leaves("nofuse")
+pt_iops, pt = leaves("passthrough")
 print(f"passthrough against no FUSE, {jobs} job(s) x QD 1: {pt_iops:.0f} against {nf_iops:.0f} IOPS ({pt_iops / nf_iops:.3f}); "
       f"{cpus * 1e6 / pt_iops:.2f} against {cpus * 1e6 / nf_iops:.2f} µs of CPU per request")
 print("  symbols (self time) that grew most, µs per request, no FUSE -> passthrough:")

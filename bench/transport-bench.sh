@@ -70,22 +70,22 @@ WORK=/tmp/uring-bench-$$
 mkdir -p "$WORK"
 CP=""
 # Every server variant stays mounted for the whole run, each at its own path, over the same image.
-declare -A PID MNT FD
+# blockfuse variants are lib.sh's BenchExport servers (BX_PID); qemu is QSD_PID.
+declare -A MNT
+QSD_PID=""
 
 stop_server() { # variant
-  local v=$1 pid=${PID[$1]:-}
-  if [ -n "$pid" ]; then
-    if [ -n "${FD[$v]:-}" ]; then eval "exec ${FD[$v]}>&-" 2>/dev/null || true; fi  # BenchExport: stdin closes -> unmount, exit
-    if [ "$v" = qemu ]; then kill -TERM "$pid" 2>/dev/null || true; fi
-    for _ in $(seq 1 150); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
-    if kill -0 "$pid" 2>/dev/null; then
-      echo "server $v ($pid) did not stop; sending TERM" >&2
-      kill -TERM "$pid" 2>/dev/null || true
-      sleep 2
-      kill -KILL "$pid" 2>/dev/null || true
+  local v=$1
+  if [ "$v" = qemu ]; then
+    if [ -n "$QSD_PID" ]; then
+      kill -TERM "$QSD_PID" 2>/dev/null || true
+      for _ in $(seq 1 150); do kill -0 "$QSD_PID" 2>/dev/null || break; sleep 0.1; done
+      kill -KILL "$QSD_PID" 2>/dev/null || true
+      wait "$QSD_PID" 2>/dev/null || true
+      QSD_PID=""
     fi
-    wait "$pid" 2>/dev/null || true
-    PID[$v]=""
+  else
+    bench_export_stop "$v"
   fi
   if [ -n "${MNT[$v]:-}" ]; then
     if grep -q " ${MNT[$v]} " /proc/mounts; then umount -l "${MNT[$v]}" 2>/dev/null || true; fi
@@ -93,17 +93,17 @@ stop_server() { # variant
   fi
 }
 cleanup() {
-  for v in "${!PID[@]}"; do stop_server "$v"; done
+  for v in "${!MNT[@]}"; do stop_server "$v"; done
   rm -f "$IMG"
   if [ -z "${KEEP_WORK:-}" ]; then rm -rf "$WORK"; else echo "kept $WORK" >&2; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-wait_mounted() { # variant
+wait_mounted() { # mountpoint pid
   for _ in $(seq 1 100); do
-    grep -q " ${MNT[$1]} " /proc/mounts && return 0
-    kill -0 "${PID[$1]}" 2>/dev/null || return 1
+    grep -q " $1 " /proc/mounts && return 0
+    kill -0 "$2" 2>/dev/null || return 1
     sleep 0.1
   done
   return 1
@@ -114,43 +114,25 @@ build() {
   CP=$(bench_export_classpath "$WORK")
 }
 
-close_ctl_fds() {
-  local f
-  for f in "${FD[@]}"; do eval "exec $f>&-"; done
-}
-
 start_blockfuse() { # variant transport [opts...]
-  local v=$1 transport=$2 fd; shift 2
+  local v=$1 transport=$2; shift 2
   local cache=cache=none
   case " $* " in *" passthrough=on "*) cache=cache=writeback ;; esac
   MNT[$v]=/tmp/uring-bench-$$-$v.img
-  touch "${MNT[$v]}"
-  mkfifo "$WORK/ctl-$v"
-  # the servers must not hold each other's control fifos open, or closing one would not stop it
-  (close_ctl_fds; exec java -Xmx512m -cp "$CP" org.blockfuse.uring.BenchExport "$transport" "$IMG" "${MNT[$v]}" $cache "$@" \
-      < "$WORK/ctl-$v" > "$WORK/$v.out" 2> "$WORK/$v.err") &
-  PID[$v]=$!
-  exec {fd}> "$WORK/ctl-$v"
-  FD[$v]=$fd
-  for _ in $(seq 1 300); do
-    grep -q '^READY' "$WORK/$v.out" 2>/dev/null && { sed -n "s/^READY /    $v: /p" "$WORK/$v.out" >&2; return 0; }
-    kill -0 "${PID[$v]}" 2>/dev/null || break
-    sleep 0.1
-  done
-  echo "blockfuse $v did not start:" >&2; cat "$WORK/$v.err" >&2
-  return 1
+  bench_export_start "$v" "$CP" "$WORK" "$transport" "$IMG" "${MNT[$v]}" $cache "$@" || return 1
+  sed -n "s/^READY /    $v: /p" "$WORK/$v.out" >&2
 }
 
 start_qemu() {
   MNT[qemu]=/tmp/uring-bench-$$-qemu.img
   touch "${MNT[qemu]}"
-  (close_ctl_fds; exec qemu-storage-daemon \
+  (bench_export_close_fds; exec qemu-storage-daemon \
       --blockdev node-name=prot,driver=file,filename="$IMG",cache.direct=on,aio=io_uring \
       --blockdev node-name=fmt,driver=raw,file=prot \
       --export type=fuse,id=exp0,node-name=fmt,mountpoint="${MNT[qemu]}",writable=on \
       > "$WORK/qsd.out" 2>&1) &
-  PID[qemu]=$!
-  wait_mounted qemu || { echo "qemu-storage-daemon did not mount:" >&2; cat "$WORK/qsd.out" >&2; return 1; }
+  QSD_PID=$!
+  wait_mounted "${MNT[qemu]}" "$QSD_PID" || { echo "qemu-storage-daemon did not mount:" >&2; cat "$WORK/qsd.out" >&2; return 1; }
 }
 
 run_fio() { # file iodepth numjobs -> json file
@@ -256,9 +238,9 @@ if pairs:
 want = {(1, 1): 0.195, (1, 64): 0.476, (4, 1): 0.349, (4, 64): 0.215}
 if direct == "1" and "nofuse" in variants and ("io_uring" in variants or "passthrough" in variants):
     # each round ran every variant back to back: the per-round ratios show how far the machine moved
-    def rounds(v, qd, j, side):
+    def rounds(v, qd, j):  # of the read ratio
         b, x = load("nofuse", qd, j)[1], load(v, qd, j)[1]
-        rs = [x[i][side] / b[i][side] for i in range(reps)]
+        rs = [x[i]["r"] / b[i]["r"] for i in range(reps)]
         return f" [rounds {min(rs):.3f}–{max(rs):.3f}]" if reps > 1 else ""
     print("\n| iodepth | jobs | io_uring read / no-FUSE (target) | io_uring read >= legacy | passthrough read, write / no-FUSE (target 0.90) |")
     print("|---:|---:|---|---|---|")
@@ -269,14 +251,14 @@ if direct == "1" and "nofuse" in variants and ("io_uring" in variants or "passth
             if "io_uring" in variants:
                 u = load("io_uring", qd, j)[0]
                 f = u["r"] / base["r"]
-                cells.append(f"{f:.3f} ({want[(j, qd)]:.3f}) {'met' if f >= want[(j, qd)] else 'MISSED'}{rounds('io_uring', qd, j, 'r')}")
+                cells.append(f"{f:.3f} ({want[(j, qd)]:.3f}) {'met' if f >= want[(j, qd)] else 'MISSED'}{rounds('io_uring', qd, j)}")
                 cells.append(("yes" if u["r"] >= load("legacy", qd, j)[0]["r"] else "NO") if "legacy" in variants else "-")
             else:
                 cells += ["-", "-"]
             if "passthrough" in variants:
                 pt = load("passthrough", qd, j)[0]
                 fr, fw = pt["r"] / base["r"], pt["w"] / base["w"]
-                cells.append(f"{fr:.2f}, {fw:.2f} {'met' if min(fr, fw) >= 0.9 else 'MISSED'}{rounds('passthrough', qd, j, 'r')}")
+                cells.append(f"{fr:.2f}, {fw:.2f} {'met' if min(fr, fw) >= 0.9 else 'MISSED'}{rounds('passthrough', qd, j)}")
             else:
                 cells.append("-")
             print(f"| {qd} | {j} | " + " | ".join(cells) + " |")
